@@ -1,0 +1,84 @@
+"""The Litestar app: every HTTP and WebSocket function, built by `create_app(settings)`.
+
+The lifespan opens this process's PostgreSQL pool, its Redis client, the SAQ queue handle and
+the event hub (one confirmed pattern subscription), and closes them on shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.openapi import OpenAPIConfig
+
+from functions.deps import DEPENDENCIES, ApiState
+from functions.errors import EXCEPTION_HANDLERS
+from functions.get_order import get_order_by_id
+from functions.health import health
+from functions.order_history import wallet_history
+from functions.order_stream import order_stream
+from functions.queue_metrics import get_queue_metrics
+from functions.submit_order import submit_order, submit_order_ws
+from functions.tokens import list_tokens
+from shared.config import Settings
+from shared.db import close_database, open_database
+from shared.events import EventHub
+from shared.queue import create_queue, redis_client
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(settings: Settings) -> Litestar:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await open_database(settings.database_url, min_size=2, max_size=20)
+        redis = redis_client(settings, extra_connections=50)
+        hub = EventHub(redis, settings.redis_namespace)
+        queue = create_queue(settings, redis)
+        try:
+            await hub.start()
+            app.state.api = ApiState(settings=settings, redis=redis, queue=queue, hub=hub)
+            yield
+        finally:
+            await hub.stop()
+            await redis.aclose()
+            await close_database()
+
+    return Litestar(
+        route_handlers=[
+            submit_order,
+            submit_order_ws,
+            get_order_by_id,
+            wallet_history,
+            order_stream,
+            get_queue_metrics,
+            list_tokens,
+            health,
+        ],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=[lifespan],
+        request_max_body_size=MAX_BODY_BYTES,
+        logging_config=None,  # shared.logs configures logging once per process
+        cors_config=CORSConfig(allow_origins=list(settings.cors_allow_origins))
+        if settings.cors_allow_origins
+        else None,
+        openapi_config=OpenAPIConfig(
+            title="Order execution engine",
+            version="0.1.0",
+            description="Market orders for Solana token swaps, routed to the best venue and "
+            "streamed step by step.",
+        ),
+    )
+
+
+def app_from_env() -> Litestar:
+    """uvicorn's factory: settings from the environment, logging configured in this process."""
+    from shared.config import load_settings
+    from shared.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)

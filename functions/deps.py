@@ -1,0 +1,29 @@
+"""What the API's functions share: built once in the app's lifespan, injected with Provide."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar.datastructures import State
+from litestar.di import Provide
+from redis.asyncio import Redis
+from saq.queue.redis import RedisQueue
+
+from shared.config import Settings
+from shared.events import EventHub
+
+
+@dataclass
+class ApiState:
+    settings: Settings
+    redis: Redis
+    queue: RedisQueue
+    hub: EventHub
+
+
+def provide_state(state: State) -> ApiState:
+    return state.api  # type: ignore[no-any-return]
+
+
+# Injected into every function as `state_` (Litestar reserves the name `state`).
+DEPENDENCIES = {"state_": Provide(provide_state, sync_to_thread=False)}

@@ -1,0 +1,92 @@
+"""Every error the API answers has one shape: {error, message, details?}. Never a bare 500."""
+
+from __future__ import annotations
+
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotFoundException,
+    ValidationException,
+)
+from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_500_INTERNAL_SERVER_ERROR
+
+from shared.errors import InvalidRequest
+from shared.schemas import ErrorBody, FieldError
+
+log = structlog.get_logger(__name__)
+
+_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    422: "UNPROCESSABLE",
+    429: "RATE_LIMITED",
+    503: "UNAVAILABLE",
+}
+
+
+def error_response(
+    status: int,
+    error: str,
+    message: str,
+    details: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[ErrorBody]:
+    return Response(
+        ErrorBody(error=error, message=message, details=details),
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
+
+
+def _field_name(key: str | None, message: str) -> str:
+    """Litestar names the parameter; msgspec puts the body path (`$.amountIn`) in the message."""
+    if "`$." in message:
+        return message.split("`$.", 1)[1].split("`", 1)[0].split("[", 1)[0]
+    if "unknown field `" in message:
+        return message.split("unknown field `", 1)[1].split("`", 1)[0]
+    return key or "body"
+
+
+def _on_invalid_request(_: Request, exc: InvalidRequest) -> Response[ErrorBody]:
+    return error_response(HTTP_400_BAD_REQUEST, "VALIDATION_ERROR", exc.message, exc.details)
+
+
+def _on_validation(_: Request, exc: ValidationException) -> Response[ErrorBody]:
+    details = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        message = str(item.get("message", "invalid")) if isinstance(item, dict) else str(item)
+        key = item.get("key") if isinstance(item, dict) else None
+        details.append(FieldError(field=_field_name(key, message), message=message))
+    message = details[0].message if details else (exc.detail or "the request is invalid")
+    return error_response(HTTP_400_BAD_REQUEST, "VALIDATION_ERROR", message, details or None)
+
+
+def _on_http(_: Request, exc: HTTPException) -> Response[ErrorBody]:
+    status = exc.status_code
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(status, _CODES.get(status, "ERROR"), exc.detail, headers=headers)
+
+
+def _on_crash(request: Request, exc: Exception) -> Response[ErrorBody]:
+    log.exception("unhandled error", path=request.url.path, exc_info=exc)
+    return error_response(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "INTERNAL_ERROR",
+        "the engine failed to answer; it is logged",
+    )
+
+
+EXCEPTION_HANDLERS = {
+    InvalidRequest: _on_invalid_request,
+    ValidationException: _on_validation,
+    NotFoundException: _on_http,
+    HTTPException: _on_http,
+    Exception: _on_crash,
+}

@@ -1,0 +1,44 @@
+"""GET /api/orders/history/{walletAddress}: a wallet's orders, newest first, by cursor."""
+
+from __future__ import annotations
+
+from typing import Annotated, get_args
+
+from litestar import get
+from litestar.params import Parameter
+
+from functions.deps import ApiState
+from shared.errors import InvalidRequest
+from shared.orders import decode_cursor, is_wallet_address, order_history
+from shared.schemas import ErrorBody, FieldError, OrderHistoryPage, OrderStatus
+
+STATUSES = get_args(OrderStatus)
+
+
+@get(
+    "/api/orders/history/{wallet_address:str}",
+    summary="A wallet's orders, newest first",
+    responses={400: ErrorBody},  # type: ignore[dict-item]
+)
+async def wallet_history(
+    wallet_address: str,
+    state_: ApiState,
+    limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+    status: Annotated[str | None, Parameter(description="one of the order statuses")] = None,
+) -> OrderHistoryPage:
+    problems = []
+    if not is_wallet_address(wallet_address):
+        problems.append(
+            FieldError(field="walletAddress", message="must be a base58 Solana address of 32 bytes")
+        )
+    if status is not None and status not in STATUSES:
+        problems.append(FieldError(field="status", message=f"must be one of {', '.join(STATUSES)}"))
+    if cursor is not None:
+        try:
+            decode_cursor(cursor)
+        except ValueError:
+            problems.append(FieldError(field="cursor", message="not a cursor this engine returned"))
+    if problems:
+        raise InvalidRequest(problems)
+    return await order_history(wallet_address, limit=limit, cursor=cursor, status=status)  # type: ignore[arg-type]

@@ -1,0 +1,115 @@
+"""POST /api/orders/execute: accept an order; and the same path as a WebSocket that submits
+(first message) or follows (`?orderId=`) an order.
+
+The order and its `pending` event are stored in one statement before anything else; the job
+is enqueued after. If the enqueue fails the order is still accepted: the sweep enqueues it.
+The `pending` event is not published: nobody can be subscribed to an id minted just now, and
+late subscribers replay it from PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+import structlog
+from litestar import Request, Response, WebSocket, post, websocket
+from litestar.exceptions import WebSocketDisconnect
+from redis.exceptions import RedisError
+
+from functions.deps import ApiState
+from functions.ws import CLOSE_BAD_REQUEST, close, parse_stream_query, stream_order
+from shared.errors import InvalidRequest
+from shared.orders import create_order, validate_submit
+from shared.queue import enqueue_order
+from shared.schemas import ErrorBody, FieldError, SubmitOrderRequest, SubmitOrderResponse
+
+log = structlog.get_logger(__name__)
+
+_decode_submit = msgspec.json.Decoder(SubmitOrderRequest).decode
+_encode = msgspec.json.encode
+
+
+async def accept_order(state: ApiState, body: SubmitOrderRequest) -> str:
+    """Validate, store and enqueue; return the order id. Raises InvalidRequest."""
+    order = validate_submit(body)
+    event = await create_order(order)
+    try:
+        await enqueue_order(state.queue, state.settings, event.order_id)
+    except (RedisError, OSError) as exc:
+        log.warning(
+            "enqueue failed; the sweep will enqueue the order",
+            order_id=event.order_id,
+            error=str(exc),
+        )
+    log.info(
+        "order accepted",
+        order_id=event.order_id,
+        token_in=order.token_in.symbol,
+        token_out=order.token_out.symbol,
+        amount_in=order.amount_in,
+    )
+    return event.order_id
+
+
+def ws_base_url(state: ApiState, request: Request | WebSocket) -> str:
+    base = state.settings.public_base_url or str(request.base_url).rstrip("/")
+    return "ws" + base[4:] if base.startswith("http") else base
+
+
+@post(
+    "/api/orders/execute",
+    status_code=202,
+    summary="Submit an order",
+    description="Answers 202 with the order id and the WebSocket URL that streams its steps.",
+    responses={400: ErrorBody},  # type: ignore[dict-item]
+)
+async def submit_order(
+    request: Request, data: SubmitOrderRequest, state_: ApiState
+) -> Response[SubmitOrderResponse]:
+    order_id = await accept_order(state_, data)
+    ws_url = f"{ws_base_url(state_, request)}/api/orders/ws?orderId={order_id}"
+    return Response(
+        SubmitOrderResponse(order_id=order_id, status="pending", ws_url=ws_url),
+        status_code=202,
+        headers={"Location": f"/api/orders/{order_id}"},
+    )
+
+
+@websocket("/api/orders/execute")
+async def submit_order_ws(socket: WebSocket, state_: ApiState) -> None:
+    """With `?orderId=` follow that order; without, the first message is a submit body."""
+    await socket.accept()
+    order_id, after_seq, error = parse_stream_query(socket)
+    if error:
+        await close(socket, CLOSE_BAD_REQUEST, error)
+        return
+    if order_id is None:
+        try:
+            raw = await socket.receive_data(mode="text")
+            body = _decode_submit(raw)
+            accepted = await accept_order(state_, body)
+        except WebSocketDisconnect:
+            return
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            details = [FieldError(field="body", message=str(exc))]
+            await _reject(
+                socket, ErrorBody(error="VALIDATION_ERROR", message=str(exc), details=details)
+            )
+            return
+        except InvalidRequest as exc:
+            await _reject(
+                socket,
+                ErrorBody(error="VALIDATION_ERROR", message=exc.message, details=exc.details),
+            )
+            return
+        await socket.send_data(
+            _encode(SubmitOrderResponse(order_id=accepted, status="pending")).decode()
+        )
+        order_id, after_seq = uuid.UUID(accepted), 0
+    await stream_order(socket, state_.hub, order_id, after_seq)
+
+
+async def _reject(socket: WebSocket, body: ErrorBody) -> None:
+    await socket.send_data(_encode(body).decode())
+    await close(socket, CLOSE_BAD_REQUEST, body.message)

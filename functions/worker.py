@@ -1,0 +1,100 @@
+"""The SAQ worker: QUEUE_CONCURRENCY orders in flight per process, the global rate limit,
+short sweeps so a dead worker's order is picked up within seconds, and the stale-order sweep.
+
+Timers, on purpose: each job has a heartbeat of QUEUE_HEARTBEAT_S (the job touches itself at
+half that) and SAQ sweeps every QUEUE_SWEEP_INTERVAL_S, so an order whose worker died is
+retried after about heartbeat + sweep seconds; QUEUE_JOB_TIMEOUT_S bounds a hung attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import structlog
+from saq import CronJob, Worker
+
+from functions.execute_order import WorkerDeps, execute_order
+from shared.config import Settings
+from shared.db import close_database, open_database
+from shared.dex.chain import SimulatedChain
+from shared.dex.simple import Meteora, Raydium
+from shared.execution import Executor
+from shared.queue import EXECUTE_ORDER, RateLimiter, create_queue, redis_client
+from shared.sweep import sweep_stale_orders
+
+log = structlog.get_logger(__name__)
+
+
+async def sweep_orders(ctx: dict[str, Any]) -> int:
+    deps: WorkerDeps = ctx["deps"]
+    enqueued = await sweep_stale_orders(ctx["worker"].queue, deps.settings)
+    if enqueued:
+        log.warning("stale orders re-enqueued", count=enqueued)
+    return enqueued
+
+
+def create_worker(settings: Settings, *, worker_id: str | None = None) -> Worker:
+    redis = redis_client(settings)
+    queue = create_queue(settings, redis)
+    rng = random.Random()
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        await open_database(
+            settings.database_url, min_size=2, max_size=settings.queue_concurrency + 5
+        )
+        venues = [
+            venue(seed=settings.sim_seed, quote_latency_ms=settings.dex_quote_latency_ms, rng=rng)
+            for venue in (Raydium, Meteora)
+        ]
+        chain = SimulatedChain(
+            redis,
+            settings.redis_namespace,
+            latency_ms=settings.dex_execution_latency_ms,
+            failure_rate=settings.dex_failure_rate,
+            rng=rng,
+        )
+        ctx["deps"] = WorkerDeps(
+            settings=settings,
+            executor=Executor(redis, settings.redis_namespace, venues, chain),
+            limiter=RateLimiter(
+                redis, settings.redis_namespace, settings.queue_rate_limit_per_minute
+            ),
+        )
+        log.info(
+            "worker started",
+            concurrency=settings.queue_concurrency,
+            rate_per_minute=settings.queue_rate_limit_per_minute,
+        )
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        await close_database()
+        log.info("worker stopped")
+
+    return Worker(
+        queue,
+        functions=[(EXECUTE_ORDER, execute_order)],
+        id=worker_id,
+        concurrency=settings.queue_concurrency,
+        cron_jobs=[
+            CronJob(sweep_orders, cron=f"* * * * * */{settings.queue_sweep_interval_s}", timeout=60)
+        ],
+        startup=startup,
+        shutdown=shutdown,
+        timers={"sweep": settings.queue_sweep_interval_s, "schedule": 1, "worker_info": 5},
+        shutdown_grace_period_s=settings.queue_job_timeout_s,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    worker = create_worker(settings)
+    await worker.queue.connect()
+    try:
+        await worker.start()
+    finally:
+        await worker.queue.disconnect()
+
+
+def main(settings: Settings) -> None:
+    asyncio.run(run_worker(settings))

@@ -1,0 +1,140 @@
+"""`order-engine up | api | worker | migrate`: the one command line of the engine.
+
+`up` is for a newcomer's machine: with no DATABASE_URL/REDIS_URL it starts an embedded
+PostgreSQL and Redis (data under DATA_DIR, default .data/), migrates, then runs the API and a
+worker as child processes until Ctrl-C, and stops all of it. The others are the containers'
+entrypoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from shared.config import Settings, SettingsError, load_settings
+from shared.logs import configure_logging
+
+CHILD_STOP_GRACE_S = 15
+
+
+def _run_api(settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "functions.api:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.api_workers,
+        log_config=None,  # our logging, configured per process by the factory
+        ws_max_size=64 * 1024,
+        timeout_graceful_shutdown=5,
+        lifespan="on",
+    )
+
+
+def _run_worker(settings: Settings) -> None:
+    from functions.worker import main
+
+    main(settings)
+
+
+def _run_migrate(settings: Settings) -> None:
+    from infra.migrate import migrate
+
+    if not settings.database_url:
+        raise SettingsError("DATABASE_URL is required for migrate")
+    asyncio.run(migrate(settings.database_url))
+
+
+def _run_up(settings: Settings) -> None:
+    stack = None
+    env = dict(os.environ)
+    if settings.local_stack_needed:
+        from infra.local_stack import start_local_stack
+
+        data_dir = Path(settings.data_dir).resolve()
+        print(
+            f"order-engine: starting embedded PostgreSQL and Redis (data in {data_dir})", flush=True
+        )
+        stack = start_local_stack(data_dir)
+        env["DATABASE_URL"] = settings.database_url or stack.database_url
+        env["REDIS_URL"] = settings.redis_url or stack.redis_url
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        settings = load_settings(env)
+        from infra.migrate import migrate
+
+        asyncio.run(migrate(settings.database_url, quiet=True))
+        print("order-engine: database migrated", flush=True)
+        for command in ("api", "worker"):
+            children.append(subprocess.Popen([sys.executable, "-m", "infra.cli", command], env=env))
+        print(
+            f"order-engine: API on http://{settings.host}:{settings.port}"
+            f" (docs at /schema), worker running; Ctrl-C stops everything",
+            flush=True,
+        )
+        _wait_for_children(children)
+    finally:
+        _stop_children(children)
+        if stack is not None:
+            stack.stop()
+            print("order-engine: embedded PostgreSQL and Redis stopped", flush=True)
+
+
+def _wait_for_children(children: list[subprocess.Popen[bytes]]) -> None:
+    """Return when Ctrl-C/SIGTERM arrives or any child exits (then the rest are stopped)."""
+    stop = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        while not stop and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+
+
+def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + CHILD_STOP_GRACE_S
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+COMMANDS = {"up": _run_up, "api": _run_api, "worker": _run_worker, "migrate": _run_migrate}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="order-engine", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=sorted(COMMANDS), help="what to run")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        if args.command in ("api", "worker") and settings.local_stack_needed:
+            raise SettingsError(
+                "DATABASE_URL and REDIS_URL are required (or use `order-engine up`)"
+            )
+    except SettingsError as exc:
+        sys.exit(f"order-engine: configuration error: {exc}")
+    configure_logging(settings.log_format, settings.log_level)
+    COMMANDS[args.command](settings)
+
+
+if __name__ == "__main__":
+    main()

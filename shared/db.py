@@ -1,0 +1,30 @@
+"""The one Piccolo engine of a process, unconnected until `open_database` points it at a URL.
+
+Hot paths run raw SQL on `DB.pool` (asyncpg); the rest uses Piccolo's query API.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+from piccolo.engine.postgres import PostgresEngine
+
+DB = PostgresEngine(config={})
+
+
+async def open_database(database_url: str, *, min_size: int = 2, max_size: int = 20) -> None:
+    """Point the engine at `database_url` and open this process's connection pool."""
+    if DB.pool is not None:
+        await DB.close_connection_pool()
+    DB.config = {"dsn": database_url}
+    await DB.start_connection_pool(min_size=min_size, max_size=max_size, command_timeout=30)
+
+
+async def close_database() -> None:
+    if DB.pool is not None:
+        await DB.close_connection_pool()
+
+
+def pool() -> asyncpg.Pool:
+    if DB.pool is None:
+        raise RuntimeError("the database pool is not open: call open_database() at start")
+    return DB.pool

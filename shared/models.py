@@ -1,0 +1,59 @@
+"""Piccolo tables: the schema. Amounts are integer base units in NUMERIC columns, never floats.
+
+The migrations in infra/migrations create these tables; change both together
+(`piccolo migrations new orders --auto`, then review and commit).
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    JSONB,
+    UUID,
+    BigSerial,
+    ForeignKey,
+    Integer,
+    Numeric,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.table import Table
+
+from shared.db import DB
+
+# 40 digits hold any u128 token amount: base units of every SPL token fit.
+BASE_UNITS = (40, 0)
+
+
+class Order(Table, tablename="orders", db=DB):
+    id = UUID(primary_key=True)
+    order_type = Varchar(length=16)
+    status = Varchar(length=16)
+    wallet_address = Varchar(length=44)
+    token_in = Varchar(length=44, help_text="mint address")
+    token_out = Varchar(length=44, help_text="mint address")
+    amount_in = Numeric(digits=BASE_UNITS, help_text="base units of token_in")
+    slippage_bps = Integer()
+    limit_price = Numeric(digits=(38, 18), null=True, default=None)
+    max_price_impact_bps = Integer(null=True, default=None)
+    expires_at = Timestamptz(null=True, default=None)
+    attempt = Integer(default=0, help_text="attempts started so far")
+    last_seq = Integer(default=0, help_text="seq of the newest event")
+    venue = Varchar(length=64, null=True, default=None)
+    min_amount_out = Numeric(digits=BASE_UNITS, null=True, default=None)
+    amount_out = Numeric(digits=BASE_UNITS, null=True, default=None)
+    tx_signature = Varchar(length=90, null=True, default=None)
+    failure_code = Varchar(length=64, null=True, default=None)
+    failure_reason = Text(null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class OrderEvent(Table, tablename="order_events", db=DB):
+    id = BigSerial(primary_key=True)
+    order_id = ForeignKey(references=Order, null=False)
+    seq = Integer()
+    status = Varchar(length=16)
+    attempt = Integer()
+    data = JSONB(default={})
+    created_at = Timestamptz()

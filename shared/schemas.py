@@ -1,0 +1,160 @@
+"""msgspec structs on the wire: requests, views, events, job payloads. camelCase outside.
+
+Structs that cross the two containers (events, job payloads) evolve the msgspec way:
+new fields get defaults, no field changes type.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+OrderType = Literal["market", "limit", "sniper"]
+OrderStatus = Literal[
+    "pending",
+    "waiting",
+    "routing",
+    "building",
+    "submitted",
+    "confirmed",
+    "failed",
+    "cancelled",
+    "expired",
+]
+
+
+class Wire(msgspec.Struct, rename="camel", omit_defaults=False):
+    """Base of outbound structs."""
+
+
+class SubmitOrderRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """POST /api/orders/execute. Amounts are UI units of the token (`"1.5"` SOL)."""
+
+    token_in: Annotated[str, Meta(min_length=1, max_length=64, description="symbol or mint")]
+    token_out: Annotated[str, Meta(min_length=1, max_length=64, description="symbol or mint")]
+    amount_in: Annotated[Decimal, Meta(description='UI units, e.g. "1.5"')]
+    wallet_address: Annotated[str, Meta(min_length=32, max_length=44)]
+    order_type: OrderType = "market"
+    slippage_bps: Annotated[int, Meta(ge=1, le=5000)] | None = None
+    slippage: Annotated[
+        Decimal | None,
+        Meta(description="fraction, 0 < slippage <= 0.5; alternative to slippageBps"),
+    ] = None
+    limit_price: Decimal | None = None
+    expires_in_seconds: Annotated[int, Meta(ge=1, le=30 * 86_400)] | None = None
+    max_price_impact_bps: Annotated[int, Meta(ge=1, le=10_000)] | None = None
+
+
+class FieldError(Wire):
+    field: str
+    message: str
+
+
+class ErrorBody(Wire):
+    error: str
+    message: str
+    details: list[FieldError] | None = None
+
+
+class SubmitOrderResponse(Wire):
+    order_id: str
+    status: OrderStatus
+    ws_url: str | None = None
+
+
+class OrderEvent(Wire):
+    """One status step; the same object is stored, published and sent on the WebSocket."""
+
+    order_id: str
+    seq: int
+    status: OrderStatus
+    attempt: int
+    timestamp: str
+    data: dict[str, Any] = {}
+
+
+class OrderView(Wire):
+    order_id: str
+    order_type: OrderType
+    status: OrderStatus
+    token_in: str
+    token_out: str
+    amount_in: str
+    slippage_bps: int
+    wallet_address: str
+    attempt: int
+    created_at: str
+    updated_at: str
+    amount_out: str | None = None
+    min_amount_out: str | None = None
+    executed_price: str | None = None
+    venue: str | None = None
+    tx_signature: str | None = None
+    failure_reason: str | None = None
+    events: list[OrderEvent] | None = None
+
+
+class OrderHistoryPage(Wire):
+    orders: list[OrderView]
+    next_cursor: str | None
+
+
+class QueueCounts(Wire):
+    queued: int
+    active: int
+    scheduled: int
+    complete: int
+    failed: int
+
+
+class QueueLimits(Wire):
+    concurrency: int
+    rate_per_minute: int
+    max_attempts: int
+    backoff_ms: int
+
+
+class OrderTotals(Wire):
+    by_status: dict[str, int]
+    confirmed_last_minute: int
+    confirmed_per_second: float
+
+
+class LatencyFigures(Wire):
+    """Submit-to-confirmed, in milliseconds, over the orders confirmed in the last 5 minutes."""
+
+    sample_size: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+class QueueMetrics(Wire):
+    queue: QueueCounts
+    workers: int
+    limits: QueueLimits
+    orders: OrderTotals
+    latency: LatencyFigures
+
+
+class HealthCheck(Wire):
+    status: Literal["ok", "down"]
+    postgres: str
+    redis: str
+    version: str
+
+
+class TokenView(Wire):
+    symbol: str
+    mint: str
+    decimals: int
+    name: str
+
+
+class ExecuteOrderJob(msgspec.Struct):
+    """The SAQ job payload: ids, not objects."""
+
+    order_id: str

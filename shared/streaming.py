@@ -1,0 +1,74 @@
+"""An order's events as one exact sequence: history from PostgreSQL, then live from Redis.
+
+The listener is registered before the history is read, so an event is either in the history
+or arrives live; duplicates are dropped by `seq`, and a gap (or a RESYNC after the live feed
+dropped) is filled from PostgreSQL. The sequence ends after the terminal event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import msgspec
+
+from shared.events import RESYNC, EventHub
+from shared.lifecycle import TERMINAL
+from shared.orders import load_events, order_exists
+
+_encode = msgspec.json.encode
+
+
+class _Head(msgspec.Struct):
+    """The two fields the stream needs from a published event, decoded without the rest."""
+
+    seq: int
+    status: str
+
+
+_head = msgspec.json.Decoder(_Head).decode
+
+
+class UnknownOrder(LookupError):
+    pass
+
+
+async def follow_order(
+    hub: EventHub, order_id: uuid.UUID, after_seq: int = 0
+) -> AsyncIterator[bytes]:
+    """Yield the order's events after `after_seq` as JSON bytes, in seq order, each once.
+
+    Raises UnknownOrder before yielding anything if the order does not exist.
+    """
+    with hub.listen(str(order_id)) as live:
+        history = await load_events(order_id, after_seq)
+        if not history and not await order_exists(order_id):
+            raise UnknownOrder(str(order_id))
+        last_seq = after_seq
+        for event in history:
+            yield _encode(event)
+            last_seq = event.seq
+            if event.status in TERMINAL:
+                return
+        while True:
+            message = await live.get()
+            if message == RESYNC:
+                for event in await load_events(order_id, last_seq):
+                    yield _encode(event)
+                    last_seq = event.seq
+                    if event.status in TERMINAL:
+                        return
+                continue
+            head = _head(message)
+            if head.seq <= last_seq:
+                continue
+            if head.seq > last_seq + 1:  # a gap: fetch what is missing from the truth
+                for event in await load_events(order_id, last_seq):
+                    if event.seq >= head.seq:
+                        break
+                    yield _encode(event)
+                    last_seq = event.seq
+            yield message
+            last_seq = head.seq
+            if head.status in TERMINAL:
+                return

@@ -1,0 +1,35 @@
+"""The sweep that makes every accepted order reach a terminal state.
+
+Orders that sat in a non-terminal, non-waiting status for ORDER_STUCK_AFTER_S are enqueued
+again: if their job is still queued, active or scheduled SAQ's key dedups the enqueue (a
+no-op); if the job is gone (Redis lost it, the enqueue after the insert failed, or SAQ gave up
+on a dead worker) a new job continues the order, counting attempts from PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from saq.queue.redis import RedisQueue
+
+from shared.config import Settings
+from shared.db import pool
+from shared.queue import enqueue_order
+
+SWEEP_BATCH = 500
+
+_STALE_SQL = """
+SELECT id, attempt FROM orders
+WHERE status NOT IN ('confirmed', 'failed', 'cancelled', 'expired', 'waiting')
+  AND updated_at < clock_timestamp() - make_interval(secs => $1)
+ORDER BY updated_at LIMIT $2
+"""
+
+
+async def sweep_stale_orders(queue: RedisQueue, settings: Settings) -> int:
+    """Re-enqueue stale orders; return how many got a new job."""
+    rows = await pool().fetch(_STALE_SQL, float(settings.order_stuck_after_s), SWEEP_BATCH)
+    enqueued = 0
+    for row in rows:
+        attempts_left = settings.queue_max_attempts - row["attempt"]
+        if await enqueue_order(queue, settings, str(row["id"]), attempts_left=attempts_left):
+            enqueued += 1
+    return enqueued

@@ -1,0 +1,55 @@
+"""The token registry: symbols, mint addresses and decimals, and exact unit conversion.
+
+Amounts inside the engine are integer base units; UI amounts are `Decimal`s. Conversion
+never goes through a binary float.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+
+class Token(msgspec.Struct, frozen=True):
+    symbol: str
+    mint: str
+    decimals: int
+    name: str
+
+    def to_base_units(self, amount: Decimal) -> int:
+        """Exact conversion; raises ValueError when `amount` has more digits than decimals."""
+        scaled = amount.scaleb(self.decimals)
+        if scaled != scaled.to_integral_value():
+            raise ValueError(f"{self.symbol} has {self.decimals} decimals; {amount} has more")
+        return int(scaled)
+
+    def to_ui(self, base_units: int) -> Decimal:
+        return Decimal(base_units).scaleb(-self.decimals)
+
+    def format(self, base_units: int) -> str:
+        """A decimal string with no exponent and no trailing zeros (`"1.5"`, `"150"`)."""
+        text = f"{self.to_ui(base_units):f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+TOKENS: tuple[Token, ...] = (
+    Token("SOL", "So11111111111111111111111111111111111111112", 9, "Wrapped SOL"),
+    Token("USDC", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", 6, "USD Coin"),
+    Token("USDT", "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB", 6, "Tether USD"),
+    Token("BONK", "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263", 5, "Bonk"),
+    Token("JUP", "JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN", 6, "Jupiter"),
+    Token("RAY", "4k3Dyjzvzp8eMZWUXbBCjEvwSkkk59S5iCNLY3QrkX6R", 6, "Raydium"),
+)
+
+_BY_SYMBOL = {t.symbol: t for t in TOKENS}
+_BY_MINT = {t.mint: t for t in TOKENS}
+
+
+def find_token(symbol_or_mint: str) -> Token | None:
+    """Symbols match case-insensitively; mints exactly (base58 is case-sensitive)."""
+    return _BY_MINT.get(symbol_or_mint) or _BY_SYMBOL.get(symbol_or_mint.upper())
+
+
+def token_by_symbol(symbol: str) -> Token:
+    return _BY_SYMBOL[symbol]
