@@ -21,7 +21,7 @@ from shared.db import close_database, open_database
 from shared.dex.chain import SimulatedChain
 from shared.dex.simple import Meteora, Raydium
 from shared.execution import Executor
-from shared.queue import EXECUTE_ORDER, RateLimiter, create_queue, redis_client
+from shared.queue import EXECUTE_ORDER, OrderQueue, RateLimiter, create_queue, redis_client
 from shared.sweep import sweep_stale_orders
 
 log = structlog.get_logger(__name__)
@@ -35,7 +35,22 @@ async def sweep_orders(ctx: dict[str, Any]) -> int:
     return enqueued
 
 
-def create_worker(settings: Settings, *, worker_id: str | None = None) -> Worker:
+class OrderWorker(Worker):
+    """On SIGTERM: take no new order, let in-flight ones finish within the grace period."""
+
+    queue: OrderQueue
+
+    async def stop(self) -> None:
+        self.queue.draining = True
+        for task in self.tasks:
+            if task.get_name() != "process":  # upkeep loops sleep up to a sweep interval
+                task.cancel()
+        if self.job_task_contexts:
+            log.info("draining in-flight orders", count=len(self.job_task_contexts))
+        await super().stop()
+
+
+def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderWorker:
     redis = redis_client(settings)
     queue = create_queue(settings, redis)
     rng = random.Random()
@@ -72,7 +87,7 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> Worker
         await close_database()
         log.info("worker stopped")
 
-    return Worker(
+    return OrderWorker(
         queue,
         functions=[(EXECUTE_ORDER, execute_order)],
         id=worker_id,
@@ -83,7 +98,10 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> Worker
         startup=startup,
         shutdown=shutdown,
         timers={"sweep": settings.queue_sweep_interval_s, "schedule": 1, "worker_info": 5},
-        shutdown_grace_period_s=settings.queue_job_timeout_s,
+        # Idle slots give up their blocking dequeue every second, so that on SIGTERM they end
+        # within a second while in-flight orders get up to the grace period to finish.
+        dequeue_timeout=1,
+        shutdown_grace_period_s=settings.queue_shutdown_grace_s,
     )
 
 

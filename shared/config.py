@@ -34,6 +34,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     queue_job_timeout_s: int = 120
     queue_heartbeat_s: int = 10
     queue_sweep_interval_s: int = 5
+    queue_shutdown_grace_s: int = 30
     order_stuck_after_s: int = 60
     dex_quote_latency_ms: int = 200
     dex_execution_latency_ms: tuple[int, int] = (2000, 3000)
@@ -117,7 +118,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "QUEUE_BACKOFF_MS": (0, 3_600_000),
         "QUEUE_JOB_TIMEOUT_S": (5, 86_400),
         "QUEUE_HEARTBEAT_S": (1, 3600),
-        "QUEUE_SWEEP_INTERVAL_S": (1, 3600),
+        "QUEUE_SWEEP_INTERVAL_S": (1, 59),
+        "QUEUE_SHUTDOWN_GRACE_S": (0, 3600),
         "ORDER_STUCK_AFTER_S": (5, 86_400),
         "DEX_QUOTE_LATENCY_MS": (0, 60_000),
         "SIM_SEED": (0, None),

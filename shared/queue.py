@@ -29,8 +29,19 @@ def redis_client(settings: Settings, *, extra_connections: int = 20) -> Redis:
     )
 
 
-def create_queue(settings: Settings, redis: Redis) -> RedisQueue:
-    return RedisQueue(
+class OrderQueue(RedisQueue):
+    """SAQ's Redis queue that a stopping worker can close to new jobs."""
+
+    draining = False
+
+    async def dequeue(self, timeout: float = 0.0, poll_interval: float = 0.0) -> Job | None:  # noqa: ASYNC109 - SAQ's signature
+        if self.draining:
+            return None
+        return await super().dequeue(timeout, poll_interval)
+
+
+def create_queue(settings: Settings, redis: Redis) -> OrderQueue:
+    return OrderQueue(
         redis,
         name=f"{settings.redis_namespace}:orders",
         dump=lambda data: _dump(data).decode(),

@@ -1,0 +1,170 @@
+"""Real PostgreSQL and Redis for the tests, isolated per test run and per engine.
+
+The machine's servers when DATABASE_URL / REDIS_URL are set, embedded ones otherwise. A
+template database is migrated once; every engine (or `db` fixture) gets its own database cloned
+from it and dropped afterwards, and its own Redis key namespace, deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from shared.config import Settings, load_settings
+from tests.engine import Engine
+
+# Tests start their own API and worker processes with these unless a test overrides them:
+# no simulated latency and no rate limit, so the suite is quick; tests of latency, rate limit
+# and retries set what they exercise.
+FAST = {
+    "DEX_QUOTE_LATENCY_MS": "0",
+    "DEX_EXECUTION_LATENCY_MS": "0",
+    "DEX_FAILURE_RATE": "0",
+    "QUEUE_RATE_LIMIT_PER_MINUTE": "0",
+    "QUEUE_BACKOFF_MS": "100",
+    "LOG_FORMAT": "console",
+}
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(postgres admin URL, redis URL)."""
+    database_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    if database_url and redis_url:
+        yield database_url, redis_url
+        return
+    from infra.local_stack import start_local_stack
+
+    stack = start_local_stack(tmp_path_factory.mktemp("stack"))
+    try:
+        yield stack.database_url, stack.redis_url
+    finally:
+        stack.stop()
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+async def template_database(servers: tuple[str, str]) -> AsyncIterator[str]:
+    """A migrated database that fresh ones are cloned from (CREATE DATABASE ... TEMPLATE)."""
+    from infra.migrate import migrate
+
+    admin_url, _ = servers
+    name = f"oe_template_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+        await migrate(_with_database(admin_url, name), quiet=True)
+        yield name
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+
+
+class Databases:
+    """Clones of the template, each dropped when the test (or module) ends."""
+
+    def __init__(self, admin_url: str, template: str) -> None:
+        self.admin_url = admin_url
+        self.template = template
+        self.created: list[str] = []
+
+    async def fresh(self) -> str:
+        name = f"oe_test_{uuid.uuid4().hex[:10]}"
+        admin = await asyncpg.connect(self.admin_url)
+        try:
+            await admin.execute(f"CREATE DATABASE {name} TEMPLATE {self.template}")
+        finally:
+            await admin.close()
+        self.created.append(name)
+        return _with_database(self.admin_url, name)
+
+    async def drop_all(self) -> None:
+        admin = await asyncpg.connect(self.admin_url)
+        try:
+            for name in self.created:
+                await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await admin.close()
+
+
+async def _delete_namespace(redis_url: str, namespace: str) -> None:
+    client = aioredis.from_url(redis_url)
+    try:
+        for pattern in (f"{namespace}:*", f"saq:{namespace}:*"):
+            keys = [key async for key in client.scan_iter(match=pattern, count=1000)]
+            for start in range(0, len(keys), 500):
+                await client.delete(*keys[start : start + 500])
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def settings_factory(
+    servers: tuple[str, str], template_database: str
+) -> AsyncIterator[object]:
+    """`await make_settings(**env)`: Settings on a fresh database and Redis namespace."""
+    admin_url, redis_url = servers
+    databases = Databases(admin_url, template_database)
+    namespaces: list[str] = []
+
+    async def make_settings(**env: str) -> Settings:
+        namespace = f"t{uuid.uuid4().hex[:10]}"
+        namespaces.append(namespace)
+        values = {
+            **FAST,
+            "DATABASE_URL": await databases.fresh(),
+            "REDIS_URL": redis_url,
+            "REDIS_NAMESPACE": namespace,
+            **env,
+        }
+        return load_settings(values)
+
+    yield make_settings
+    await databases.drop_all()
+    for namespace in namespaces:
+        await _delete_namespace(redis_url, namespace)
+
+
+@pytest.fixture
+async def db(settings_factory: object) -> AsyncIterator[Settings]:
+    """This process's pool open on a fresh database, for tests that call the domain directly."""
+    from shared.db import close_database, open_database
+
+    settings = await settings_factory()  # type: ignore[operator]
+    await open_database(settings.database_url)
+    yield settings
+    await close_database()
+
+
+@pytest.fixture
+async def engine_factory(settings_factory: object, tmp_path: Path) -> AsyncIterator[object]:
+    """`await start_engine(apis=1, workers=1, **env)`: real API and worker processes."""
+    engines: list[Engine] = []
+
+    async def start_engine(*, apis: int = 1, workers: int = 1, **env: str) -> Engine:
+        settings = await settings_factory(**env)  # type: ignore[operator]
+        engine = Engine(settings, env, tmp_path / f"engine{len(engines)}")
+        engines.append(engine)
+        await engine.start(apis=apis, workers=workers)
+        return engine
+
+    yield start_engine
+    await asyncio.gather(*(engine.stop() for engine in engines))
+
+
+@pytest.fixture
+async def engine(engine_factory: object) -> Engine:
+    """One API and one worker with the fast defaults."""
+    return await engine_factory()  # type: ignore[operator,no-any-return]
