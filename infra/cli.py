@@ -12,15 +12,13 @@ import argparse
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from infra.processes import EngineProcesses
 from shared.config import Settings, SettingsError, load_settings
 from shared.logs import configure_logging
-
-CHILD_STOP_GRACE_S = 15
 
 
 def _run_api(settings: Settings) -> None:
@@ -66,30 +64,31 @@ def _run_up(settings: Settings) -> None:
         stack = start_local_stack(data_dir)
         env["DATABASE_URL"] = settings.database_url or stack.database_url
         env["REDIS_URL"] = settings.redis_url or stack.redis_url
-    children: list[subprocess.Popen[bytes]] = []
+    engine = EngineProcesses(env)
     try:
         settings = load_settings(env)
         from infra.migrate import migrate
 
         asyncio.run(migrate(settings.database_url, quiet=True))
         print("order-engine: database migrated", flush=True)
-        for command in ("api", "worker"):
-            children.append(subprocess.Popen([sys.executable, "-m", "infra.cli", command], env=env))
+        engine.add_worker()
+        engine.add_api(port=settings.port, host=settings.host)
+        engine.wait_healthy()
         print(
             f"order-engine: API on http://{settings.host}:{settings.port}"
             f" (docs at /schema), worker running; Ctrl-C stops everything",
             flush=True,
         )
-        _wait_for_children(children)
+        _wait_for_stop(engine)
     finally:
-        _stop_children(children)
+        engine.stop()
         if stack is not None:
             stack.stop()
             print("order-engine: embedded PostgreSQL and Redis stopped", flush=True)
 
 
-def _wait_for_children(children: list[subprocess.Popen[bytes]]) -> None:
-    """Return when Ctrl-C/SIGTERM arrives or any child exits (then the rest are stopped)."""
+def _wait_for_stop(engine: EngineProcesses) -> None:
+    """Return on Ctrl-C or SIGTERM, or when a child exits (then the rest are stopped too)."""
     stop = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -98,23 +97,10 @@ def _wait_for_children(children: list[subprocess.Popen[bytes]]) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        while not stop and all(child.poll() is None for child in children):
+        while not stop and not engine.any_exited():
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
-
-
-def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + CHILD_STOP_GRACE_S
-    for child in children:
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
 
 
 COMMANDS = {"up": _run_up, "api": _run_api, "worker": _run_worker, "migrate": _run_migrate}

@@ -8,7 +8,15 @@ from __future__ import annotations
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine
 
-DB = PostgresEngine(config={})
+class _UnconnectedEngine(PostgresEngine):
+    """Piccolo's engine connects at construction to check the server version; ours is built at
+    import, before any URL is known, so that check is skipped (PostgreSQL >= 13 is required)."""
+
+    async def check_version(self) -> None:
+        return None
+
+
+DB: PostgresEngine = _UnconnectedEngine(config={})
 
 
 async def open_database(database_url: str, *, min_size: int = 2, max_size: int = 20) -> None:
