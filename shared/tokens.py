@@ -6,7 +6,10 @@ never goes through a binary float.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal
+
+# Enough digits for any u128 amount at any scale: conversions never round.
+_EXACT = Context(prec=80)
 
 import msgspec
 
@@ -19,13 +22,13 @@ class Token(msgspec.Struct, frozen=True):
 
     def to_base_units(self, amount: Decimal) -> int:
         """Exact conversion; raises ValueError when `amount` has more digits than decimals."""
-        scaled = amount.scaleb(self.decimals)
+        scaled = amount.scaleb(self.decimals, context=_EXACT)
         if scaled != scaled.to_integral_value():
             raise ValueError(f"{self.symbol} has {self.decimals} decimals; {amount} has more")
         return int(scaled)
 
     def to_ui(self, base_units: int) -> Decimal:
-        return Decimal(base_units).scaleb(-self.decimals)
+        return Decimal(base_units).scaleb(-self.decimals, context=_EXACT)
 
     def format(self, base_units: int) -> str:
         """A decimal string with no exponent and no trailing zeros (`"1.5"`, `"150"`)."""
