@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine
 
+
 class _UnconnectedEngine(PostgresEngine):
     """Piccolo's engine connects at construction to check the server version; ours is built at
     import, before any URL is known, so that check is skipped (PostgreSQL >= 13 is required)."""

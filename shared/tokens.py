@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from decimal import Context, Decimal
 
+import msgspec
+
 # Enough digits for any u128 amount at any scale: conversions never round.
 _EXACT = Context(prec=80)
-
-import msgspec
 
 
 class Token(msgspec.Struct, frozen=True):

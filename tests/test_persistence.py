@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 
@@ -83,7 +84,7 @@ async def test_rate_limiter_spaces_starts_across_clients(db: Settings) -> None:
         for i in range(10):
             wait = await limiters[i % 2].reserve_ms()
             due_ms.append((time.monotonic() - started) * 1000 + wait)
-        gaps = [b - a for a, b in zip(due_ms, due_ms[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(due_ms)]
         assert all(90 <= gap <= 110 for gap in gaps), gaps
         assert await RateLimiter(clients[0], db.redis_namespace, 0).reserve_ms() == 0
     finally:
