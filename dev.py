@@ -4,7 +4,7 @@
     python3 dev.py up                  run the whole engine locally (order-engine up)
     python3 dev.py test [pytest args]  run the test suite
     python3 dev.py lint                ruff check + ruff format --check
-    python3 dev.py bench [args]        run loadtest/bench_throughput.py
+    python3 dev.py bench [args]        run loadtest/bench_core.py (the core figures)
     python3 dev.py run CMD [args]      run any command inside the project's venv
     python3 dev.py setup               only create/refresh .venv
 
@@ -119,7 +119,7 @@ def main(args: list[str]) -> None:
         code = call([ruff, "check", "."])
         sys.exit(code or call([ruff, "format", "--check", "."]))
     elif command == "bench":
-        run([str(PYTHON), str(Path("loadtest") / "bench_throughput.py"), *rest])
+        run([str(PYTHON), "-m", "loadtest.bench_core", *rest])
     else:
         run([tool(rest[0]), *rest[1:]])
 
