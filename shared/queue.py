@@ -39,6 +39,11 @@ class OrderQueue(RedisQueue):
             return None
         return await super().dequeue(timeout, poll_interval)
 
+    async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
+        # Before retrying a stuck job SAQ waits `abort` seconds for its worker to acknowledge
+        # the abort. A live worker checks for aborts every second; a dead one never will.
+        return await super().sweep(lock, abort=min(abort, 1.5))
+
 
 def create_queue(settings: Settings, redis: Redis) -> OrderQueue:
     return OrderQueue(
@@ -60,7 +65,7 @@ def order_job(settings: Settings, order_id: str, *, attempts_left: int) -> Job:
         heartbeat=settings.queue_heartbeat_s,
         retries=max(1, attempts_left),
         retry_delay=settings.queue_backoff_ms / 1000,
-        ttl=3600,
+        ttl=-1,  # a finished job is deleted: PostgreSQL keeps the history, not Redis
     )
 
 
