@@ -53,7 +53,7 @@ class OrderWorker(Worker):
 def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderWorker:
     redis = redis_client(settings)
     queue = create_queue(settings, redis)
-    rng = random.Random()
+    rng = random.Random(settings.sim_seed)  # failures and fills repeat run to run
 
     async def startup(ctx: dict[str, Any]) -> None:
         await open_database(

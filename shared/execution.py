@@ -26,7 +26,7 @@ from shared.errors import PermanentFailure
 from shared.events import publish_event
 from shared.lifecycle import TERMINAL, OrderFields, transition
 from shared.schemas import OrderEvent, OrderStatus
-from shared.tokens import Token, find_token
+from shared.tokens import Token, find_token, format_price
 
 log = structlog.get_logger(__name__)
 
@@ -79,12 +79,6 @@ def min_amount_out(quoted_out: int, slippage_bps: int) -> int:
     return quoted_out * (10_000 - slippage_bps) // 10_000
 
 
-def executed_price(token_in: Token, token_out: Token, amount_in: int, amount_out: int) -> str:
-    """tokenOut per tokenIn, UI units, 12 significant digits."""
-    price = token_out.to_ui(amount_out) / token_in.to_ui(amount_in)
-    return f"{price:.12g}"
-
-
 def quote_view(quote: Quote, order: OrderToExecute) -> dict[str, Any]:
     return {
         "venue": quote.venue,
@@ -92,7 +86,7 @@ def quote_view(quote: Quote, order: OrderToExecute) -> dict[str, Any]:
         "amountOut": order.token_out.format(quote.amount_out),
         "feeBps": quote.fee_bps,
         "feeAmount": order.token_in.format(quote.fee_amount),
-        "price": executed_price(order.token_in, order.token_out, quote.amount_in, quote.amount_out),
+        "price": format_price(order.token_in, order.token_out, quote.amount_in, quote.amount_out),
     }
 
 
@@ -205,7 +199,7 @@ class Executor:
         confirmed = {
             "txHash": signature,
             "amountOut": order.token_out.format(record.amount_out),
-            "executedPrice": executed_price(
+            "executedPrice": format_price(
                 order.token_in, order.token_out, order.amount_in, record.amount_out
             ),
             "slot": record.slot,

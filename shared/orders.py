@@ -24,7 +24,7 @@ from shared.schemas import (
     OrderView,
     SubmitOrderRequest,
 )
-from shared.tokens import Token, find_token
+from shared.tokens import Token, find_token, format_price
 
 DEFAULT_SLIPPAGE_BPS = 50
 SUPPORTED_ORDER_TYPES = ("market",)
@@ -200,8 +200,10 @@ async def load_events(order_id: uuid.UUID, after_seq: int = 0) -> list[StoredEve
     ]
 
 
-async def order_exists(order_id: uuid.UUID) -> bool:
-    return bool(await pool().fetchval("SELECT 1 FROM orders WHERE id = $1", order_id))
+async def order_progress(order_id: uuid.UUID) -> tuple[str, int] | None:
+    """(status, seq of the newest event), or None for an unknown order."""
+    row = await pool().fetchrow("SELECT status, last_seq FROM orders WHERE id = $1", order_id)
+    return None if row is None else (row["status"], row["last_seq"])
 
 
 _ORDER_COLUMNS = """id, order_type, status, token_in, token_out, amount_in, slippage_bps,
@@ -217,7 +219,7 @@ def _order_view(row: object) -> OrderView:
     amount_in, amount_out = int(get("amount_in")), get("amount_out")
     executed_price = None
     if amount_out is not None and amount_in:
-        executed_price = _price(token_in, token_out, amount_in, int(amount_out))
+        executed_price = format_price(token_in, token_out, amount_in, int(amount_out))
     reason = get("failure_reason")
     return OrderView(
         order_id=str(get("id")),
@@ -240,12 +242,6 @@ def _order_view(row: object) -> OrderView:
         tx_signature=get("tx_signature"),
         failure_reason=None if reason is None else f"{get('failure_code')}: {reason}",
     )
-
-
-def _price(token_in: Token, token_out: Token, amount_in: int, amount_out: int) -> str:
-    """tokenOut per tokenIn in UI units, 12 significant digits."""
-    price = token_out.to_ui(amount_out) / token_in.to_ui(amount_in)
-    return f"{price.normalize():f}" if price == price.to_integral() else f"{price:.12g}"
 
 
 async def get_order(order_id: uuid.UUID) -> tuple[OrderView, list[StoredEvent]] | None:

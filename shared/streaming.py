@@ -14,7 +14,7 @@ import msgspec
 
 from shared.events import RESYNC, EventHub
 from shared.lifecycle import TERMINAL
-from shared.orders import load_events, order_exists
+from shared.orders import load_events, order_progress
 
 _encode = msgspec.json.encode
 
@@ -42,8 +42,13 @@ async def follow_order(
     """
     with hub.listen(str(order_id)) as live:
         history = await load_events(order_id, after_seq)
-        if not history and not await order_exists(order_id):
-            raise UnknownOrder(str(order_id))
+        if not history:
+            progress = await order_progress(order_id)
+            if progress is None:
+                raise UnknownOrder(str(order_id))
+            status, last_seq = progress
+            if status in TERMINAL and last_seq <= after_seq:
+                return  # the client already has everything, the terminal event included
         last_seq = after_seq
         for event in history:
             yield _encode(event)

@@ -36,6 +36,22 @@ class Token(msgspec.Struct, frozen=True):
         return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+PRICE_SIGNIFICANT_DIGITS = 12
+
+
+def format_price(token_in: Token, token_out: Token, amount_in: int, amount_out: int) -> str:
+    """tokenOut per tokenIn in UI units: a plain decimal string (never an exponent), rounded
+    to 12 significant digits."""
+    if amount_in == 0:
+        return "0"
+    price = token_out.to_ui(amount_out) / token_in.to_ui(amount_in)
+    if price == 0:
+        return "0"
+    exponent = price.adjusted() - PRICE_SIGNIFICANT_DIGITS + 1
+    text = f"{price.quantize(Decimal(1).scaleb(exponent), context=_EXACT):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 TOKENS: tuple[Token, ...] = (
     Token("SOL", "So11111111111111111111111111111111111111112", 9, "Wrapped SOL"),
     Token("USDC", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", 6, "USD Coin"),
