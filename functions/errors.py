@@ -11,7 +11,7 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_500_INTERNAL_SERVER_ERROR
 
-from shared.errors import InvalidRequest
+from shared.errors import InvalidRequest, describe_decode_error
 from shared.schemas import ErrorBody, FieldError
 
 log = structlog.get_logger(__name__)
@@ -45,15 +45,6 @@ def error_response(
     )
 
 
-def _field_name(key: str | None, message: str) -> str:
-    """Litestar names the parameter; msgspec puts the body path (`$.amountIn`) in the message."""
-    if "`$." in message:
-        return message.split("`$.", 1)[1].split("`", 1)[0].split("[", 1)[0]
-    if "unknown field `" in message:
-        return message.split("unknown field `", 1)[1].split("`", 1)[0]
-    return key or "body"
-
-
 def _on_invalid_request(_: Request, exc: InvalidRequest) -> Response[ErrorBody]:
     return error_response(HTTP_400_BAD_REQUEST, "VALIDATION_ERROR", exc.message, exc.details)
 
@@ -61,9 +52,12 @@ def _on_invalid_request(_: Request, exc: InvalidRequest) -> Response[ErrorBody]:
 def _on_validation(_: Request, exc: ValidationException) -> Response[ErrorBody]:
     details = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
-        message = str(item.get("message", "invalid")) if isinstance(item, dict) else str(item)
-        key = item.get("key") if isinstance(item, dict) else None
-        details.append(FieldError(field=_field_name(key, message), message=message))
+        if not isinstance(item, dict):
+            continue
+        message, key = str(item.get("message", "invalid")), item.get("key")
+        # Litestar names the body parameter `data`; msgspec's message names the field.
+        fallback = "body" if key in (None, "data") else str(key)
+        details.append(describe_decode_error(message, fallback))
     message = details[0].message if details else (exc.detail or "the request is invalid")
     return error_response(HTTP_400_BAD_REQUEST, "VALIDATION_ERROR", message, details or None)
 
@@ -71,6 +65,9 @@ def _on_validation(_: Request, exc: ValidationException) -> Response[ErrorBody]:
 def _on_http(_: Request, exc: HTTPException) -> Response[ErrorBody]:
     status = exc.status_code
     headers = dict(exc.headers) if exc.headers else None
+    if status == HTTP_400_BAD_REQUEST:  # a body that is not JSON at all
+        detail = describe_decode_error(exc.detail)
+        return error_response(status, "VALIDATION_ERROR", exc.detail, [detail], headers)
     return error_response(status, _CODES.get(status, "ERROR"), exc.detail, headers=headers)
 
 

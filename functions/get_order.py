@@ -7,6 +7,7 @@ import uuid
 import msgspec
 from litestar import get
 from litestar.exceptions import NotFoundException
+from litestar.openapi.datastructures import ResponseSpec
 
 from functions.deps import ApiState
 from shared.errors import InvalidRequest
@@ -27,7 +28,7 @@ def parse_order_id(raw: str) -> uuid.UUID:
 @get(
     "/api/orders/{order_id:str}",
     summary="An order with its timeline",
-    responses={400: ErrorBody, 404: ErrorBody},  # type: ignore[dict-item]
+    responses={400: ResponseSpec(ErrorBody), 404: ResponseSpec(ErrorBody)},
 )
 async def get_order_by_id(order_id: str, state_: ApiState) -> OrderView:
     found = await get_order(parse_order_id(order_id))

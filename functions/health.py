@@ -6,6 +6,7 @@ import asyncio
 from importlib.metadata import version
 
 from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from functions.deps import ApiState
 from shared.db import pool
@@ -22,7 +23,7 @@ async def _check(probe: object) -> str:
         return f"down: {type(exc).__name__}: {exc}"[:200]
 
 
-@get("/health", summary="Liveness and readiness", responses={503: HealthCheck})  # type: ignore[dict-item]
+@get("/health", summary="Liveness and readiness", responses={503: ResponseSpec(HealthCheck)})
 async def health(state_: ApiState) -> Response[HealthCheck]:
     postgres, redis = await asyncio.gather(
         _check(pool().fetchval("SELECT 1")), _check(state_.redis.ping())

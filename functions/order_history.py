@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, get_args
 
 from litestar import get
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from functions.deps import ApiState
@@ -18,7 +19,7 @@ STATUSES = get_args(OrderStatus)
 @get(
     "/api/orders/history/{wallet_address:str}",
     summary="A wallet's orders, newest first",
-    responses={400: ErrorBody},  # type: ignore[dict-item]
+    responses={400: ResponseSpec(ErrorBody)},
 )
 async def wallet_history(
     wallet_address: str,

@@ -15,18 +15,29 @@ import msgspec
 import structlog
 from litestar import Request, Response, WebSocket, post, websocket
 from litestar.exceptions import WebSocketDisconnect
+from litestar.openapi.datastructures import ResponseSpec
 from redis.exceptions import RedisError
 
 from functions.deps import ApiState
 from functions.ws import CLOSE_BAD_REQUEST, close, parse_stream_query, stream_order
-from shared.errors import InvalidRequest
+from shared.errors import InvalidRequest, describe_decode_error
 from shared.orders import create_order, validate_submit
 from shared.queue import enqueue_order
-from shared.schemas import ErrorBody, FieldError, SubmitOrderRequest, SubmitOrderResponse
+from shared.schemas import ErrorBody, SubmitOrderRequest, SubmitOrderResponse
 
 log = structlog.get_logger(__name__)
 
-_decode_submit = msgspec.json.Decoder(SubmitOrderRequest).decode
+
+def decode_submit(raw: str | bytes) -> SubmitOrderRequest:
+    """A WebSocket submit, decoded as the HTTP body is (Litestar converts leniently: `"50"` is
+    accepted for 50); raises InvalidRequest naming the field."""
+    try:
+        return msgspec.convert(msgspec.json.decode(raw), SubmitOrderRequest, strict=False)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        detail = describe_decode_error(str(exc))
+        raise InvalidRequest([detail], detail.message) from None
+
+
 _encode = msgspec.json.encode
 
 
@@ -62,7 +73,7 @@ def ws_base_url(state: ApiState, request: Request | WebSocket) -> str:
     status_code=202,
     summary="Submit an order",
     description="Answers 202 with the order id and the WebSocket URL that streams its steps.",
-    responses={400: ErrorBody},  # type: ignore[dict-item]
+    responses={400: ResponseSpec(ErrorBody)},
 )
 async def submit_order(
     request: Request, data: SubmitOrderRequest, state_: ApiState
@@ -86,16 +97,12 @@ async def submit_order_ws(socket: WebSocket, state_: ApiState) -> None:
         return
     if order_id is None:
         try:
-            raw = await socket.receive_data(mode="text")
-            body = _decode_submit(raw)
-            accepted = await accept_order(state_, body)
+            message = await socket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            raw = message.get("text") or message.get("bytes") or b""
+            accepted = await accept_order(state_, decode_submit(raw))
         except WebSocketDisconnect:
-            return
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            details = [FieldError(field="body", message=str(exc))]
-            await _reject(
-                socket, ErrorBody(error="VALIDATION_ERROR", message=str(exc), details=details)
-            )
             return
         except InvalidRequest as exc:
             await _reject(

@@ -14,6 +14,19 @@ class InvalidRequest(ValueError):
         self.details = details
 
 
+def describe_decode_error(message: str, fallback_field: str = "body") -> FieldError:
+    """Name the field a msgspec decode error is about (`$.amountIn`, a missing or unknown
+    field), or `fallback_field` when the body as a whole is wrong (not JSON, not an object)."""
+    field = fallback_field
+    for marker in ("`$.", "missing required field `", "unknown field `"):
+        if marker in message:
+            field = message.split(marker, 1)[1].split("`", 1)[0].split("[", 1)[0]
+            break
+    if message.startswith("'") and message.endswith("'"):  # Litestar's KeyError for no body
+        message = "the body must be a JSON object"
+    return FieldError(field=field, message=message)
+
+
 class OrderFailure(Exception):
     """An attempt to execute an order failed. Transient ones are retried; the rest fail at once."""
 

@@ -59,7 +59,7 @@ class ErrorBody(Wire):
     details: list[FieldError] | None = None
 
 
-class SubmitOrderResponse(Wire):
+class SubmitOrderResponse(Wire, omit_defaults=True):
     order_id: str
     status: OrderStatus
     ws_url: str | None = None

@@ -151,3 +151,88 @@ async def wait_terminal(
     events, code = await follow(engine.ws_url(), order_id, timeout_s=timeout_s)
     assert code == 1000, f"stream closed with {code}"
     return events
+
+
+# --- Shared by test_api_contract.py and test_validation.py -----------------------------------
+
+
+def new_wallet() -> str:
+    """A fresh, valid wallet address (base58 of 32 random bytes): isolates a test's history."""
+    import base58
+
+    return base58.b58encode(os.urandom(32)).decode()
+
+
+class ModuleEngine:
+    """`async with ModuleEngine(servers, template_database, log_dir, **env) as engine`: one API
+    and one worker for a whole test module, on its own cloned database and Redis namespace,
+    removed afterwards (the `engine` fixture is per test). For tests that only read, or that
+    isolate themselves (fresh wallets, their own order ids)."""
+
+    def __init__(
+        self, servers: tuple[str, str], template_database: str, log_dir: Path, **env: str
+    ) -> None:
+        from tests.conftest import Databases
+
+        self.admin_url, self.redis_url = servers
+        self.databases = Databases(self.admin_url, template_database)
+        self.log_dir = log_dir
+        self.env = env
+        self.namespace = ""
+        self.engine: Engine | None = None
+
+    async def __aenter__(self) -> Engine:
+        import uuid
+
+        from shared.config import load_settings
+        from tests.conftest import FAST
+
+        self.namespace = f"t{uuid.uuid4().hex[:10]}"
+        try:
+            settings = load_settings(
+                {
+                    **FAST,
+                    "DATABASE_URL": await self.databases.fresh(),
+                    "REDIS_URL": self.redis_url,
+                    "REDIS_NAMESPACE": self.namespace,
+                    **self.env,
+                }
+            )
+            self.engine = Engine(settings, self.env, self.log_dir)
+            await self.engine.start()
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self.engine
+
+    async def __aexit__(self, *_: object) -> None:
+        from tests.conftest import _delete_namespace
+
+        try:
+            if self.engine is not None:
+                await self.engine.stop()
+        finally:
+            await self.databases.drop_all()
+            if self.namespace:
+                await _delete_namespace(self.redis_url, self.namespace)
+
+
+async def ws_session(
+    url: str, *, send: str | None = None, timeout_s: float = 30
+) -> tuple[list[Any], int | None, str]:
+    """Connect, optionally send one text message, then read until the server closes, whatever
+    the close code: (the JSON-decoded messages, the close code, the close reason)."""
+    import json
+
+    import websockets
+
+    messages: list[Any] = []
+    async with asyncio.timeout(timeout_s), websockets.connect(url) as socket:
+        if send is not None:
+            await socket.send(send)
+        try:
+            async for message in socket:
+                messages.append(json.loads(message))
+        except websockets.ConnectionClosed:
+            pass  # a close other than 1000 ends the iteration with this; the code is below
+        return messages, socket.close_code, socket.close_reason or ""
