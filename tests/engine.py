@@ -8,44 +8,41 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from infra.processes import EngineProcesses
 from shared.config import Settings
-
-START_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Engine:
+    """The test's view of an engine: its settings, its processes, and helpers to talk to it."""
+
     def __init__(self, settings: Settings, env: dict[str, str], log_dir: Path) -> None:
-        self.settings = settings
-        self.log_dir = log_dir
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": settings.database_url,
-            "REDIS_URL": settings.redis_url,
-            "REDIS_NAMESPACE": settings.redis_namespace,
-            "HOST": "127.0.0.1",
-            **{key: value for key, value in env.items()},
-        }
         from tests.conftest import FAST
 
-        for key, value in FAST.items():
-            self.env.setdefault(key, value)
-        self.apis: list[tuple[subprocess.Popen[bytes], str]] = []
-        self.workers: list[subprocess.Popen[bytes]] = []
+        self.settings = settings
+        self.processes = EngineProcesses(
+            {
+                **FAST,
+                "DATABASE_URL": settings.database_url,
+                "REDIS_URL": settings.redis_url,
+                "REDIS_NAMESPACE": settings.redis_namespace,
+                **env,
+            },
+            log_dir,
+        )
+
+    @property
+    def apis(self) -> list[tuple[subprocess.Popen[bytes], str]]:
+        return self.processes.apis
+
+    @property
+    def workers(self) -> list[subprocess.Popen[bytes]]:
+        return self.processes.workers
 
     @property
     def url(self) -> str:
@@ -54,63 +51,21 @@ class Engine:
     def ws_url(self, index: int = 0) -> str:
         return "ws" + self.apis[index][1][4:]
 
-    def _spawn(self, command: str, name: str, extra_env: dict[str, str]) -> subprocess.Popen[bytes]:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.log_dir / f"{name}.log").open("wb")
-        return subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", command],
-            env={**self.env, **extra_env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
     def log_text(self, name: str) -> str:
-        path = self.log_dir / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return self.processes.log_text(name)
 
     async def start(self, *, apis: int = 1, workers: int = 1) -> None:
         for _ in range(workers):
-            await self.add_worker()
-        for index in range(apis):
-            port = free_port()
-            proc = self._spawn("api", f"api{index}", {"PORT": str(port)})
-            self.apis.append((proc, f"http://127.0.0.1:{port}"))
-        await asyncio.gather(*(self._wait_healthy(i) for i in range(apis)))
+            self.processes.add_worker()
+        for _ in range(apis):
+            self.processes.add_api()
+        await asyncio.to_thread(self.processes.wait_healthy)
 
     async def add_worker(self, **extra_env: str) -> subprocess.Popen[bytes]:
-        index = len(self.workers)
-        proc = self._spawn("worker", f"worker{index}", extra_env)
-        self.workers.append(proc)
-        return proc
-
-    async def _wait_healthy(self, index: int) -> None:
-        proc, url = self.apis[index]
-        deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S
-        async with httpx.AsyncClient() as client:
-            while asyncio.get_running_loop().time() < deadline:
-                if proc.poll() is not None:
-                    break
-                try:
-                    if (await client.get(f"{url}/health", timeout=1)).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError(
-            f"API {index} did not become healthy:\n{self.log_text(f'api{index}')[-3000:]}"
-        )
+        return self.processes.add_worker(**extra_env)
 
     async def stop(self) -> None:
-        procs = [proc for proc, _ in self.apis] + self.workers
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                await asyncio.to_thread(proc.wait, 20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                await asyncio.to_thread(proc.wait)
+        await asyncio.to_thread(self.processes.stop)
 
     async def submit(
         self, client: httpx.AsyncClient, index: int = 0, **body: Any
