@@ -26,8 +26,11 @@ from shared.dex.pool_maths import (
 )
 
 
-class CpmmPool(msgspec.Struct, frozen=True, kw_only=True):
-    """A constant-product pool. Reserves in base units of their mints; fee in bps of the input."""
+class CpmmPool(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="cpmm"):
+    """A constant-product pool. Reserves in base units of their mints; fee in bps of the input.
+
+    Tagged (`"kind": "cpmm"` in JSON) so a `CpmmPool | DlmmPool` decodes to the right type.
+    """
 
     pool_id: str
     venue: str = "raydium"

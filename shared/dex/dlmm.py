@@ -47,6 +47,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 from functools import lru_cache
+from typing import NamedTuple
 
 import msgspec
 
@@ -83,11 +84,11 @@ PRESETS: dict[int, tuple[int, int, int]] = {
 }
 
 
-class DlmmPool(msgspec.Struct, frozen=True, kw_only=True):
+class DlmmPool(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="dlmm"):
     """A DLMM pool. Amounts in base units; `bins[k]` is (amount_x, amount_y) of bin
     `min_bin_id + k` (bins outside that range are empty). `fee_x`/`fee_y`: fees held in the
     reserve for the LPs, outside the bins. Volatility fields in Meteora's units (10_000 = one
-    bin crossed)."""
+    bin crossed). Tagged `"kind": "dlmm"` in JSON."""
 
     pool_id: str
     venue: str = "meteora"
@@ -117,14 +118,36 @@ class DlmmPool(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("a DLMM pool needs at least one bin")
 
 
+_GUARD_BITS = 64
+
+
 @lru_cache(maxsize=1 << 16)
 def bin_price_q64(bin_id: int, bin_step: int) -> int:
-    """floor((1 + bin_step/10_000)^bin_id * 2^64): Y base units per X base unit, Q64.64."""
-    up = BASIS_POINT_MAX + bin_step
-    if bin_id >= 0:
-        return (up**bin_id << SCALE_OFFSET) // BASIS_POINT_MAX**bin_id
-    n = -bin_id
-    return (BASIS_POINT_MAX**n << SCALE_OFFSET) // up**n
+    """floor((1 + bin_step/10_000)^bin_id * 2^64): Y base units per X base unit, Q64.64.
+
+    Exact. Fixed-point powers with 64 guard bits bracket the true value from below (every
+    step floored) and above (every step ceiled); when both brackets floor to the same Q64.64
+    value, that is the exact floor. Otherwise (vanishingly rare) exact integers settle it.
+    """
+    n = abs(bin_id)
+    num, den = BASIS_POINT_MAX + bin_step, BASIS_POINT_MAX
+    if bin_id < 0:
+        num, den = den, num
+    bits = SCALE_OFFSET + _GUARD_BITS
+    low = high = 1 << bits
+    base_low, base_high = (num << bits) // den, ceil_div(num << bits, den)
+    while n:
+        if n & 1:
+            low = (low * base_low) >> bits
+            high = ceil_div(high * base_high, 1 << bits)
+        n >>= 1
+        if n:
+            base_low = (base_low * base_low) >> bits
+            base_high = ceil_div(base_high * base_high, 1 << bits)
+    if low >> _GUARD_BITS == high >> _GUARD_BITS:
+        return low >> _GUARD_BITS
+    n = abs(bin_id)
+    return (num**n << SCALE_OFFSET) // den**n
 
 
 def bin_price(bin_id: int, bin_step: int) -> Fraction:
@@ -284,20 +307,34 @@ def dlmm_spot_price(pool: DlmmPool, mint_in: str) -> Fraction:
     return price if _direction(pool, mint_in) else 1 / price
 
 
-def dlmm_segments(pool: DlmmPool, mint_in: str, up_to: int) -> list[tuple[Fraction, int]]:
-    """The pool's marginal-rate curve for one swap from the current state, in walk order:
-    (rate, capacity) per bin, where rate is mint_out per mint_in base unit net of that bin's
-    fee (P * (1 - fee rate), or (1 - fee rate) / P) and capacity the input, fee included, that
-    empties the bin. Rates never increase along the walk. Stops once the capacities reach
-    `up_to` or the bins run out. For the router's split: within a bin the output is linear in
-    the input, so the curve is exact up to the integer rounding of each bin.
+class Segment(NamedTuple):
+    """One bin of a swap's marginal-rate curve: output per unit of input = rate_num / rate_den
+    (kept as two ints: cheap to build, exact), and the input, fee included, that empties it."""
+
+    rate_num: int
+    rate_den: int
+    capacity: int
+
+    @property
+    def rate(self) -> Fraction:
+        return Fraction(self.rate_num, self.rate_den)
+
+
+def dlmm_segments(pool: DlmmPool, mint_in: str, up_to: int) -> list[Segment]:
+    """The pool's marginal-rate curve for one swap from the current state, in walk order: one
+    Segment per bin with liquidity on the output side, where the rate is mint_out per mint_in
+    base unit net of that bin's fee (P * (1 - fee rate), or (1 - fee rate) / P) and the
+    capacity the input, fee included, that empties the bin. Rates never increase along the
+    walk. Stops once the capacities reach `up_to` or the bins run out. For the router's split:
+    within a bin the output is linear in the input, so the curve is exact up to the integer
+    rounding of each bin.
     """
     swap_for_y = _direction(pool, mint_in)
     vr = pool.volatility_accumulator * pool.reduction_factor // BASIS_POINT_MAX
     ref = active = pool.active_id
     bins, lo, step = pool.bins, pool.min_bin_id, pool.bin_step
     move = -1 if swap_for_y else 1
-    segments: list[tuple[Fraction, int]] = []
+    segments: list[Segment] = []
     total = 0
     while total < up_to and 0 <= active - lo < len(bins):
         bx, by = bins[active - lo]
@@ -308,12 +345,12 @@ def dlmm_segments(pool: DlmmPool, mint_in: str, up_to: int) -> list[tuple[Fracti
             price = bin_price_q64(active, step)
             if swap_for_y:
                 max_in = ceil_div(by << SCALE_OFFSET, price)
-                marginal = Fraction(price * (FEE_PRECISION - rate), ONE_Q64 * FEE_PRECISION)
+                num, den = price * (FEE_PRECISION - rate), ONE_Q64 * FEE_PRECISION
             else:
                 max_in = ceil_div(bx * price, ONE_Q64)
-                marginal = Fraction(ONE_Q64 * (FEE_PRECISION - rate), price * FEE_PRECISION)
+                num, den = ONE_Q64 * (FEE_PRECISION - rate), price * FEE_PRECISION
             capacity = max_in + ceil_div(max_in * rate, FEE_PRECISION - rate)
-            segments.append((marginal, capacity))
+            segments.append(Segment(num, den, capacity))
             total += capacity
         active += move
     return segments
@@ -345,7 +382,8 @@ def active_id_for_price(price: Fraction, bin_step: int) -> int:
     if price <= 0:
         raise ValueError("price must be positive")
     # A float log picks a starting bin only; exact comparisons settle it.
-    guess = round(math.log(price) / math.log1p(bin_step / BASIS_POINT_MAX))
+    log_price = math.log(price.numerator) - math.log(price.denominator)
+    guess = round(log_price / math.log1p(bin_step / BASIS_POINT_MAX))
     while bin_price(guess + 1, bin_step) <= price:
         guess += 1
     while bin_price(guess, bin_step) > price:

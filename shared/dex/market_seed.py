@@ -56,7 +56,7 @@ class PairSpec:
 
 
 PAIRS: tuple[PairSpec, ...] = (
-    PairSpec("SOL", "USDC", 6_000_000, 1_500_000, 10, 150),
+    PairSpec("SOL", "USDC", 6_000_000, 1_000_000, 10, 150),
     PairSpec("SOL", "USDT", 2_000_000, 600_000, 10, 150),
     PairSpec("USDC", "USDT", 3_000_000, 2_000_000, 1, 15),
     PairSpec("BONK", "SOL", 1_500_000, 500_000, 25, 150),

@@ -90,10 +90,10 @@ def marginal_price(pool: Pool, mint_in: str, amount_in: int = 0) -> Fraction:
         g = Fraction(BPS - pool.fee_bps, BPS)
         return g * x * y / (x + g * amount_in) ** 2
     reached = 0
-    for rate, capacity in dlmm_segments(pool, mint_in, amount_in + 1):
-        reached += capacity
+    for segment in dlmm_segments(pool, mint_in, amount_in + 1):
+        reached += segment.capacity
         if reached > amount_in:
-            return rate
+            return segment.rate
     return Fraction(0)
 
 

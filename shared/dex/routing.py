@@ -24,11 +24,12 @@ unused one a marginal output <= lambda at zero input.
   Mixed: bins are taken in order of falling rate; before each bin, the CPMM pools are filled
     down to that bin's rate (closed form); the hop is complete when the amount runs out,
     inside a bin (partial bin, CPMMs at its rate) or between two bins (CPMMs alone, closed
-    form). No chunking or iteration: one pass over the bins the amount can reach.
+    form). The bin where that happens is found by binary search (the amount taken down to a
+    bin's rate only grows along the bins): no chunking, no iteration to convergence.
 The allocation is computed in 40-digit Decimal arithmetic (a decision, not an amount), then
-floored to integers (the remainder goes to the largest leg; legs under `min_leg_bps` of the hop
-are folded into it, to keep the transaction small) and every leg is quoted exactly. A split
-is used only if its exact output beats the best single pool's, so it is never worse.
+floored to integers (the remainder goes to the largest leg) and every leg is quoted exactly.
+Small legs are kept: a leg with 0.3% of the input can still hold the cheapest liquidity left.
+A split is used only if its exact output beats the best single pool's, so it is never worse.
 """
 
 from __future__ import annotations
@@ -56,9 +57,9 @@ class NoRoute(Exception):
 
 class Leg(msgspec.Struct, frozen=True, kw_only=True):
     """One swap of a route. `hop` 0 or 1; `percent` is the leg's share of its hop's input as
-    an integer percent (Jupiter's convention; a hop's legs add up to 100, a leg under 0.5%
-    shows 0). Amounts in base units; `fee_amount` in mint_in base units; `price_impact_bps`
-    fee excluded."""
+    an integer percent (Jupiter's convention; a hop's legs add up to 100, none shows 0).
+    Amounts in base units; `fee_amount` in mint_in base units; `price_impact_bps` fee
+    excluded."""
 
     hop: int
     venue: str
@@ -145,6 +146,12 @@ def _cpmm_fill(cpmms: list[_Cpmm], amount: Decimal) -> list[tuple[int, Decimal]]
     raise AssertionError("unreachable")
 
 
+def _cpmm_total(cpmms: list[_Cpmm], rate: Decimal) -> Decimal:
+    """What the CPMMs take in total before their marginal output falls to `rate`."""
+    t = 1 / rate.sqrt()
+    return sum((max(Decimal(0), p.w * t - p.c) for p in cpmms), Decimal(0))
+
+
 def _allocate(pools: Sequence[Pool], mint_in: str, amount: int) -> list[int] | None:
     """Integer allocations of `amount` over `pools` at equal marginal output, or None when the
     pools together cannot absorb it."""
@@ -155,27 +162,39 @@ def _allocate(pools: Sequence[Pool], mint_in: str, amount: int) -> list[int] | N
             if isinstance(pool, CpmmPool):
                 cpmms.append(_Cpmm(i, pool, mint_in))
             else:
-                for rate, capacity in dlmm_segments(pool, mint_in, amount):
-                    steps.append((Decimal(rate.numerator) / Decimal(rate.denominator), i, capacity))
-        steps.sort(key=lambda s: s[0], reverse=True)
-        shares = [Decimal(0)] * len(pools)
+                for num, den, capacity in dlmm_segments(pool, mint_in, amount):
+                    steps.append((Decimal(num) / Decimal(den), i, capacity))
+        steps.sort(key=lambda s: s[0], reverse=True)  # stable: each pool's bins stay in order
+        # before[k]: input taken by the bins above step k. The hop ends at the first step k
+        # where before[k] + (CPMMs down to rate k) + capacity k reaches the amount; that
+        # quantity only grows with k, so a binary search finds it.
+        before = [0]
+        for _, _, capacity in steps:
+            before.append(before[-1] + capacity)
         total = Decimal(amount)
-        filled = Decimal(0)  # taken from whole bins so far
-        for rate, i, capacity in steps:
-            at_rate = _cpmm_at(cpmms, 1 / rate.sqrt())
-            cpmm_total = sum((a for _, a in at_rate), Decimal(0))
-            if filled + cpmm_total >= total:  # the CPMMs finish before this bin's rate
-                at_rate = _cpmm_fill(cpmms, total - filled)
-                break
-            if filled + cpmm_total + capacity >= total:  # finishes inside this bin
-                shares[i] += total - filled - cpmm_total
-                break
+        low, high = 0, len(steps)
+        while low < high:
+            mid = (low + high) // 2
+            rate, _, capacity = steps[mid]
+            if before[mid] + capacity + _cpmm_total(cpmms, rate) >= total:
+                high = mid
+            else:
+                low = mid + 1
+        shares = [Decimal(0)] * len(pools)
+        for _, i, capacity in steps[:low]:  # whole bins
             shares[i] += capacity
-            filled += capacity
+        if low < len(steps):
+            rate, i, capacity = steps[low]
+            cpmm_total = _cpmm_total(cpmms, rate)
+            if before[low] + cpmm_total >= total:  # the CPMMs finish before this bin's rate
+                at_rate = _cpmm_fill(cpmms, total - before[low])
+            else:  # the amount runs out inside this bin, the CPMMs at its rate
+                at_rate = _cpmm_at(cpmms, 1 / rate.sqrt())
+                shares[i] += total - before[low] - cpmm_total
+        elif cpmms:  # every bin reached is used: the CPMMs take the rest
+            at_rate = _cpmm_fill(cpmms, total - before[low])
         else:
-            if not cpmms:
-                return None
-            at_rate = _cpmm_fill(cpmms, total - filled)
+            return None
         for i, a in at_rate:
             shares[i] += a
         ints = [int(s) for s in shares]  # floor (shares are >= 0)
@@ -185,25 +204,10 @@ def _allocate(pools: Sequence[Pool], mint_in: str, amount: int) -> list[int] | N
     return ints
 
 
-def _fold_small(ints: list[int], min_leg_bps: int) -> list[int]:
-    """Legs under min_leg_bps of the total join the largest leg."""
-    total = sum(ints)
-    largest = max(range(len(ints)), key=ints.__getitem__)
-    folded = list(ints)
-    for i, a in enumerate(ints):
-        if i != largest and a * BPS < total * min_leg_bps:
-            folded[largest] += a
-            folded[i] = 0
-    return folded
-
-
-def _split(
-    pools: Sequence[Pool], mint_in: str, amount: int, min_leg_bps: int
-) -> list[SwapResult] | None:
+def _split(pools: Sequence[Pool], mint_in: str, amount: int) -> list[SwapResult] | None:
     ints = _allocate(pools, mint_in, amount)
     if ints is None:
         return None
-    ints = _fold_small(ints, min_leg_bps)
     if sum(1 for a in ints if a) < 2:
         return None  # a single pool: the single-pool candidate covers it
     try:
@@ -213,7 +217,7 @@ def _split(
 
 
 def _best_hop(
-    pools: Sequence[Pool], mint_in: str, amount: int, min_leg_bps: int
+    pools: Sequence[Pool], mint_in: str, amount: int
 ) -> tuple[list[SwapResult] | None, SwapResult | None]:
     """(the hop's best legs, the best single pool's result)."""
     best: SwapResult | None = None
@@ -226,7 +230,7 @@ def _best_hop(
             best = result
     legs = [best] if best else None
     if len(pools) >= 2:
-        split = _split(pools, mint_in, amount, min_leg_bps)
+        split = _split(pools, mint_in, amount)
         if split and (best is None or sum(r.amount_out for r in split) > best.amount_out):
             legs = split
     return legs, best
@@ -244,13 +248,19 @@ def _pairs(pools: Mapping[str, Pool]) -> dict[frozenset[str], list[Pool]]:
 
 
 def _percents(amounts: list[int]) -> list[int]:
-    """Integer percents adding up to 100 (largest remainder)."""
+    """Integer percents adding up to 100 (largest remainder); a leg under 0.5% shows 1,
+    taken from the largest leg, so that no leg that moves tokens reads 0%."""
     total = sum(amounts)
     exact = [a * 100 for a in amounts]
     floors = [e // total for e in exact]
     order = sorted(range(len(amounts)), key=lambda i: exact[i] % total, reverse=True)
     for i in order[: 100 - sum(floors)]:
         floors[i] += 1
+    largest = max(range(len(amounts)), key=floors.__getitem__)
+    for i, percent in enumerate(floors):
+        if percent == 0 and amounts[i] > 0:
+            floors[i] = 1
+            floors[largest] -= 1
     return floors
 
 
@@ -304,8 +314,6 @@ def best_route(
     mint_out: str,
     amount_in: int,
     hub_mints: Sequence[str] = DEFAULT_HUBS,
-    *,
-    min_leg_bps: int = 10,
 ) -> Route:
     """The route paying the most `mint_out` for `amount_in` base units of `mint_in`.
 
@@ -320,7 +328,7 @@ def best_route(
     index = _pairs(pools)
     candidates: list[Route] = []
     direct, best_single = _best_hop(
-        index.get(frozenset((mint_in, mint_out)), []), mint_in, amount_in, min_leg_bps
+        index.get(frozenset((mint_in, mint_out)), []), mint_in, amount_in
     )
     if direct:
         candidates.append(_route(mint_in, mint_out, amount_in, [direct], None, best_single))
@@ -331,11 +339,11 @@ def best_route(
         second_pools = index.get(frozenset((hub, mint_out)))
         if not first_pools or not second_pools:
             continue
-        first, _ = _best_hop(first_pools, mint_in, amount_in, min_leg_bps)
+        first, _ = _best_hop(first_pools, mint_in, amount_in)
         if not first:
             continue
         middle = sum(r.amount_out for r in first)
-        second, _ = _best_hop(second_pools, hub, middle, min_leg_bps)
+        second, _ = _best_hop(second_pools, hub, middle)
         if not second:
             continue
         candidates.append(_route(mint_in, mint_out, amount_in, [first, second], hub, best_single))
