@@ -14,9 +14,11 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
 from functions.deps import DEPENDENCIES, ApiState
+from functions.desk import desk
 from functions.errors import EXCEPTION_HANDLERS
 from functions.get_order import get_order_by_id
 from functions.health import health
+from functions.market import get_quote, list_pools
 from functions.order_history import wallet_history
 from functions.order_stream import order_stream
 from functions.queue_metrics import get_queue_metrics
@@ -24,6 +26,7 @@ from functions.submit_order import submit_order, submit_order_ws
 from functions.tokens import list_tokens
 from shared.config import Settings
 from shared.db import close_database, open_database
+from shared.dex.store import PoolStore
 from shared.events import EventHub
 from shared.queue import create_queue, redis_client
 
@@ -39,7 +42,11 @@ def create_app(settings: Settings) -> Litestar:
         queue = create_queue(settings, redis)
         try:
             await hub.start()
-            app.state.api = ApiState(settings=settings, redis=redis, queue=queue, hub=hub)
+            store = PoolStore(redis, settings.redis_namespace)
+            await store.seed(settings.sim_seed)  # no-op when the pools exist
+            app.state.api = ApiState(
+                settings=settings, redis=redis, queue=queue, hub=hub, store=store
+            )
             yield
         finally:
             await hub.stop()
@@ -55,7 +62,10 @@ def create_app(settings: Settings) -> Litestar:
             order_stream,
             get_queue_metrics,
             list_tokens,
+            list_pools,
+            get_quote,
             health,
+            desk,  # GET /: the trading desk (static files); API paths match first
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

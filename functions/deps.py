@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from saq.queue.redis import RedisQueue
 
 from shared.config import Settings
+from shared.dex.store import PoolStore
 from shared.events import EventHub
 
 
@@ -19,6 +20,7 @@ class ApiState:
     redis: Redis
     queue: RedisQueue
     hub: EventHub
+    store: PoolStore
 
 
 def provide_state(state: State) -> ApiState:

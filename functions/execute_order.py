@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ class WorkerDeps:
     settings: Settings
     executor: Executor
     limiter: RateLimiter
+    market_rng: random.Random
 
 
 def backoff_s(settings: Settings, attempt: int) -> float:

@@ -18,8 +18,9 @@ from saq import CronJob, Worker
 from functions.execute_order import WorkerDeps, execute_order
 from shared.config import Settings
 from shared.db import close_database, open_database
+from shared.dex.activity import market_tick
 from shared.dex.chain import SimulatedChain
-from shared.dex.simple import Meteora, Raydium
+from shared.dex.store import PoolStore
 from shared.execution import Executor
 from shared.queue import EXECUTE_ORDER, OrderQueue, RateLimiter, create_queue, redis_client
 from shared.sweep import sweep_stale_orders
@@ -50,6 +51,13 @@ class OrderWorker(Worker):
         await super().stop()
 
 
+async def market_activity(ctx: dict[str, Any]) -> int:
+    """SAQ cron, once a second on one worker: the other traders of the simulated market."""
+    deps: WorkerDeps = ctx["deps"]
+    rate = deps.settings.sim_market_activity
+    return await market_tick(deps.executor.store, deps.market_rng, rate) if rate else 0
+
+
 def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderWorker:
     redis = redis_client(settings)
     queue = create_queue(settings, redis)
@@ -59,20 +67,22 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderW
         await open_database(
             settings.database_url, min_size=2, max_size=settings.queue_concurrency + 5
         )
-        venues = [
-            venue(seed=settings.sim_seed, quote_latency_ms=settings.dex_quote_latency_ms, rng=rng)
-            for venue in (Raydium, Meteora)
-        ]
+        store = PoolStore(redis, settings.redis_namespace)
+        await store.seed(settings.sim_seed)  # no-op when the pools exist
         chain = SimulatedChain(
             redis,
             settings.redis_namespace,
+            store,
             latency_ms=settings.dex_execution_latency_ms,
             failure_rate=settings.dex_failure_rate,
             rng=rng,
         )
         ctx["deps"] = WorkerDeps(
             settings=settings,
-            executor=Executor(redis, settings.redis_namespace, venues, chain),
+            executor=Executor(
+                redis, settings.redis_namespace, store, chain, settings.dex_quote_latency_ms
+            ),
+            market_rng=random.Random(settings.sim_seed + 1),
             limiter=RateLimiter(
                 redis, settings.redis_namespace, settings.queue_rate_limit_per_minute
             ),
@@ -93,7 +103,10 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderW
         id=worker_id,
         concurrency=settings.queue_concurrency,
         cron_jobs=[
-            CronJob(sweep_orders, cron=f"* * * * * */{settings.queue_sweep_interval_s}", timeout=60)
+            CronJob(
+                sweep_orders, cron=f"* * * * * */{settings.queue_sweep_interval_s}", timeout=60
+            ),
+            CronJob(market_activity, cron="* * * * * *", timeout=30),
         ],
         startup=startup,
         shutdown=shutdown,

@@ -40,6 +40,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dex_execution_latency_ms: tuple[int, int] = (2000, 3000)
     dex_failure_rate: float = 0.0
     sim_seed: int = 42
+    sim_market_activity: float = 2.0
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     cors_allow_origins: tuple[str, ...] = ()
@@ -130,6 +131,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             values[name.lower()] = _parse_int(name, raw, low, high)
     if (raw := get("DEX_EXECUTION_LATENCY_MS")) is not None:
         values["dex_execution_latency_ms"] = _parse_range_ms("DEX_EXECUTION_LATENCY_MS", raw)
+    if (raw := get("SIM_MARKET_ACTIVITY")) is not None:
+        try:
+            activity = float(raw)
+        except ValueError:
+            activity = -1.0
+        if not 0 <= activity <= 1000:
+            raise SettingsError(
+                f"SIM_MARKET_ACTIVITY must be 0..1000 trades per second, got {raw!r}"
+            )
+        values["sim_market_activity"] = activity
     if (raw := get("DEX_FAILURE_RATE")) is not None:
         values["dex_failure_rate"] = _parse_rate("DEX_FAILURE_RATE", raw)
     if (raw := get("REDIS_NAMESPACE")) is not None:

@@ -9,9 +9,9 @@ job runs.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +20,13 @@ from redis.asyncio import Redis
 
 from shared.db import pool
 from shared.dex.chain import SimulatedChain, TxRecord, new_signature
-from shared.dex.router import Route, find_route
-from shared.dex.venue import Quote, Venue
+from shared.dex.pool_maths import SwapResult
+from shared.dex.routing import NoRoute, Route, best_route, direct_quotes
+from shared.dex.store import PoolStore
 from shared.errors import PermanentFailure
 from shared.events import publish_event
 from shared.lifecycle import TERMINAL, OrderFields, transition
+from shared.quotes import min_amount_out, route_label, route_view, venue_quote_view
 from shared.schemas import OrderEvent, OrderStatus
 from shared.tokens import Token, find_token, format_price
 
@@ -74,30 +76,32 @@ async def load_order(order_id: uuid.UUID) -> OrderToExecute | None:
     )
 
 
-def min_amount_out(quoted_out: int, slippage_bps: int) -> int:
-    """The least the swap may pay: the quote less the slippage tolerance, rounded down."""
-    return quoted_out * (10_000 - slippage_bps) // 10_000
+async def plan_route(store: PoolStore, mint_in: str, mint_out: str, amount_in: int) -> Plan:
+    """The best route against the pools as they are now, with every venue's direct quote
+    from the same snapshot; PermanentFailure(NO_ROUTE) when nothing can fill the amount."""
+    snapshot = await store.snapshot()
+    try:
+        route = best_route(snapshot.pools, mint_in, mint_out, amount_in)
+    except NoRoute as exc:
+        raise PermanentFailure("NO_ROUTE", str(exc)) from None
+    return Plan(route, direct_quotes(snapshot.pools, mint_in, mint_out, amount_in))
 
 
-def quote_view(quote: Quote, order: OrderToExecute) -> dict[str, Any]:
-    return {
-        "venue": quote.venue,
-        "poolId": quote.pool_id,
-        "amountOut": order.token_out.format(quote.amount_out),
-        "feeBps": quote.fee_bps,
-        "feeAmount": order.token_in.format(quote.fee_amount),
-        "price": format_price(order.token_in, order.token_out, quote.amount_in, quote.amount_out),
-    }
+@dataclass(frozen=True, slots=True)
+class Plan:
+    route: Route
+    venue_quotes: list[SwapResult]
 
 
 @dataclass
 class Executor:
-    """What an attempt needs: the venues, the chain, and where to publish."""
+    """What an attempt needs: the pools, the chain, and where to publish."""
 
     redis: Redis
     namespace: str
-    venues: Sequence[Venue]
+    store: PoolStore
     chain: SimulatedChain
+    quote_latency_ms: int = 0
 
     async def step(
         self,
@@ -137,19 +141,23 @@ class Executor:
                 await self._finish(order, attempt, order.tx_signature, record, sent_at=None)
                 return
             log.info("earlier transaction expired unlanded; routing again")
-        route = await find_route(self.venues, order.token_in, order.token_out, order.amount_in)
-        if not await self._route(order, attempt, route, previous_error):
+        if self.quote_latency_ms:  # every pool is quoted at once: one round of latency
+            await asyncio.sleep(self.quote_latency_ms / 1000)
+        plan = await plan_route(
+            self.store, order.token_in.mint, order.token_out.mint, order.amount_in
+        )
+        route = plan.route
+        if not await self._route(order, attempt, plan, previous_error):
             return
-        floor = min_amount_out(route.best.amount_out, order.slippage_bps)
+        floor = min_amount_out(route.amount_out, order.slippage_bps)
         signature = new_signature()
         building = {
-            "venue": route.best.venue,
-            "poolId": route.best.pool_id,
-            "expectedAmountOut": order.token_out.format(route.best.amount_out),
+            "venue": route_label(route),
+            "expectedAmountOut": order.token_out.format(route.amount_out),
             "minAmountOut": order.token_out.format(floor),
             "slippageBps": order.slippage_bps,
         }
-        fields = OrderFields(venue=route.best.venue, min_amount_out=floor)
+        fields = OrderFields(venue=route_label(route), min_amount_out=floor)
         if not await self.step(order, "building", attempt, building, fields):
             return
         # The signature is stored before it is sent: a retry can always ask the chain about it.
@@ -159,24 +167,34 @@ class Executor:
         ):
             return
         sent_at = time.monotonic()
-        venue = next(v for v in self.venues if v.name == route.best.venue)
-        record = await self.chain.send(signature, str(order.id), venue.fill(route.best), floor)
+        record = await self.chain.send(signature, str(order.id), route, floor)
         await self._finish(order, attempt, signature, record, sent_at=sent_at, floor=floor)
 
     async def _route(
         self,
         order: OrderToExecute,
         attempt: int,
-        route: Route,
+        plan: Plan,
         previous_error: dict[str, str] | None,
     ) -> bool:
+        route = plan.route
         data: dict[str, Any] = {
-            "quotes": [quote_view(q, order) for q in route.quotes],
-            "chosen": route.best.venue,
-            "savingsBps": route.savings_bps,
+            "quotes": [venue_quote_view(q) for q in plan.venue_quotes],
+            "chosen": route_label(route),
+            "route": route_view(route),
+            "bestSingleVenueAmountOut": order.token_out.format(route.best_single_amount_out),
+            "gainBps": route.gain_bps,
         }
         if previous_error:
             data["previousError"] = previous_error
+        log.info(
+            "route chosen",
+            route=data["chosen"],
+            amount_out=route.amount_out,
+            best_single_venue_out=route.best_single_amount_out,
+            gain_bps=route.gain_bps,
+            quotes={q.pool_id: q.amount_out for q in plan.venue_quotes},
+        )
         return await self.step(order, "routing", attempt, data) is not None
 
     async def _finish(

@@ -30,6 +30,7 @@ FAST = {
     "DEX_FAILURE_RATE": "0",
     "QUEUE_RATE_LIMIT_PER_MINUTE": "0",
     "QUEUE_BACKOFF_MS": "100",
+    "SIM_MARKET_ACTIVITY": "0",
     "LOG_FORMAT": "console",
 }
 

@@ -286,38 +286,6 @@ async def test_exhausted_attempts_fail_with_reason_stored(engine_factory: Engine
     assert row["amount_out"] is None
 
 
-async def test_slippage_exceeded_fails_at_once(engine_factory: EngineFactory) -> None:
-    engine = await engine_factory(SIM_SEED="11")
-    order_ids = await submit_many(engine, [{"slippageBps": 1} for _ in range(24)])
-    streams = await finish_all(engine, order_ids)
-    stored = await stored_events(engine)
-    rows = await order_rows(engine)
-    usdc = find_token("USDC")
-    assert usdc is not None
-
-    outcomes = {"confirmed": 0, "failed": 0}
-    for order_id in order_ids:
-        events = stored[order_id]
-        assert_contiguous(order_id, events)
-        statuses = [e.status for e in events]
-        building = next(e for e in events if e.status == "building")
-        floor = Decimal(building.data["minAmountOut"])
-        if events[-1].status == "confirmed":
-            assert statuses == ["pending", "routing", "building", "submitted", "confirmed"]
-            assert Decimal(events[-1].data["amountOut"]) >= floor, order_id
-        else:
-            # A swap that would pay less than its floor is not retried.
-            assert statuses == ["pending", "routing", "building", "submitted", "failed"], order_id
-            assert events[-1].attempt == 1
-            assert events[-1].data["error"]["code"] == "SLIPPAGE_EXCEEDED"
-            assert rows[order_id]["failure_code"] == "SLIPPAGE_EXCEEDED"
-            assert rows[order_id]["attempt"] == 1
-            assert rows[order_id]["amount_out"] is None
-        outcomes[events[-1].status] += 1
-        assert streams[order_id][-1]["status"] == events[-1].status
-    assert outcomes["confirmed"] >= 1 and outcomes["failed"] >= 1, outcomes
-
-
 # --- exact amounts ------------------------------------------------------------------------------
 
 PAIRS = [

@@ -1,9 +1,11 @@
 """A simulated Solana chain, shared by all workers through Redis.
 
-Each transaction is keyed by its signature. A signature settles at most once, and a signature
-that was declared dead (its blockhash expired) can never settle afterwards: `SET NX` on the
-signature's key decides which of the two happened first. That is what lets a retried job ask
-"did my earlier transaction land?" and get an answer that stays true.
+Each transaction is keyed by its signature and decided once: it settles (its swap moves the
+pools), reverts (the swap would pay less than its minimum: nothing moves), or is declared dead
+(dropped before landing; it can never land afterwards). Settling writes the record and the
+pool moves in one atomic step (PoolStore.commit), so a swap's money moves exactly when its
+signature settles. That is what lets a retried job ask "did my earlier transaction land?" and
+get an answer that stays true.
 """
 
 from __future__ import annotations
@@ -18,12 +20,21 @@ import base58
 import msgspec
 from redis.asyncio import Redis
 
+from shared.dex.pool_maths import InsufficientLiquidity
+from shared.dex.routing import Route, execute_route
+from shared.dex.store import PoolStore
 from shared.errors import TransientFailure
 
 TxStatus = Literal["settled", "slippage", "dead"]
 
+# A real chain forgets a signature after ~150 blocks; ours keeps it a week so that a stuck
+# order can always be reconciled.
+TX_TTL_S = 7 * 86_400
+# Optimistic retries when other swaps keep moving the same pools; each costs two round trips.
+MAX_COMMIT_TRIES = 50
 
-class TxRecord(msgspec.Struct, frozen=True):
+
+class TxRecord(msgspec.Struct, frozen=True, kw_only=True):
     """What the chain knows of a signature. `slippage`: it landed and reverted, moving nothing."""
 
     status: TxStatus
@@ -35,14 +46,14 @@ class TxRecord(msgspec.Struct, frozen=True):
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(TxRecord).decode
 
-# How long the chain remembers a signature (a real one forgets after ~150 blocks; ours keeps it
-# a week so that a stuck order can always be reconciled).
-TX_TTL_S = 7 * 86_400
-
 
 def new_signature() -> str:
     """A Solana-shaped transaction signature: base58 of 64 bytes."""
     return base58.b58encode(os.urandom(64)).decode()
+
+
+def current_slot() -> int:
+    return int(time.time() * 2.5)  # Solana makes a slot every ~400 ms
 
 
 class SimulatedChain:
@@ -50,6 +61,7 @@ class SimulatedChain:
         self,
         redis: Redis,
         namespace: str,
+        store: PoolStore,
         *,
         latency_ms: tuple[int, int],
         failure_rate: float,
@@ -57,6 +69,7 @@ class SimulatedChain:
     ) -> None:
         self._redis = redis
         self._ns = namespace
+        self._store = store
         self.latency_ms = latency_ms
         self.failure_rate = failure_rate
         self._rng = rng
@@ -64,12 +77,16 @@ class SimulatedChain:
     def _key(self, signature: str) -> str:
         return f"{self._ns}:chain:tx:{signature}"
 
-    async def send(self, signature: str, order_id: str, fill: int, min_amount_out: int) -> TxRecord:
-        """Send a signed swap and wait for it to land. Returns the signature's final record
-        (which may be an earlier outcome, if this signature was already decided).
+    async def send(
+        self, signature: str, order_id: str, route: Route, min_amount_out: int
+    ) -> TxRecord:
+        """Send a signed swap and wait for it to land; return the signature's final record
+        (an earlier outcome if this signature was already decided).
 
-        Raises TransientFailure when the transaction is dropped before landing; the signature
-        is then dead and can never settle.
+        On landing the route's legs are re-run against the pools as they are then: below
+        `min_amount_out` the swap reverts and no pool moves; otherwise every leg's pool moves
+        together with the settlement. Raises TransientFailure when the transaction is dropped
+        before landing; the signature is then dead and can never settle.
         """
         low, high = self.latency_ms
         if high:
@@ -79,13 +96,34 @@ class SimulatedChain:
             if record.status == "dead":
                 raise TransientFailure("TX_EXPIRED", "the transaction was dropped before landing")
             return record
-        status: TxStatus = "settled" if fill >= min_amount_out else "slippage"
-        record = TxRecord(
-            status=status,
-            order_id=order_id,
-            amount_out=fill if status == "settled" else 0,
-            slot=int(time.time() * 2.5),  # Solana makes a slot every ~400 ms
-        )
+        for _ in range(MAX_COMMIT_TRIES):
+            snapshot = await self._store.snapshot()
+            try:
+                amount_out, states, _ = execute_route(snapshot.pools, route)
+            except (InsufficientLiquidity, KeyError):
+                amount_out, states = 0, {}
+            if amount_out < min_amount_out:
+                return await self._decide(signature, TxRecord(status="slippage", order_id=order_id))
+            record = TxRecord(
+                status="settled", order_id=order_id, amount_out=amount_out, slot=current_slot()
+            )
+            result = await self._store.commit(
+                snapshot,
+                states,
+                tx_key=self._key(signature),
+                tx_value=_encode(record),
+                tx_ttl_s=TX_TTL_S,
+            )
+            if result == 1:
+                return record
+            if result == -1:  # already decided (a retry of this very signature)
+                existing = await self.lookup(signature)
+                assert existing is not None
+                return existing
+        raise TransientFailure("POOL_CONTENTION", "the pools kept moving; the swap did not land")
+
+    async def _decide(self, signature: str, record: TxRecord) -> TxRecord:
+        """Record an outcome that moves no pool, unless the signature was decided already."""
         if await self._redis.set(self._key(signature), _encode(record), nx=True, ex=TX_TTL_S):
             return record
         existing = await self.lookup(signature)
@@ -93,13 +131,8 @@ class SimulatedChain:
         return existing
 
     async def expire(self, signature: str, order_id: str) -> TxRecord:
-        """Declare the signature dead unless it already settled; return what is now true."""
-        dead = TxRecord(status="dead", order_id=order_id)
-        if await self._redis.set(self._key(signature), _encode(dead), nx=True, ex=TX_TTL_S):
-            return dead
-        existing = await self.lookup(signature)
-        assert existing is not None
-        return existing
+        """Declare the signature dead unless it was decided already; return what is now true."""
+        return await self._decide(signature, TxRecord(status="dead", order_id=order_id))
 
     async def lookup(self, signature: str) -> TxRecord | None:
         raw = await self._redis.get(self._key(signature))

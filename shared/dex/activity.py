@@ -1,0 +1,133 @@
+"""The living market: other traders' swaps, and arbitrageurs pulling the venues together.
+
+Every tick (a second) the market makes SIM_MARKET_ACTIVITY random swaps, spread over the
+second, of sizes from dust to a large trade (log-uniform), each on a random pool in a random
+direction, so prices drift and the venues of a pair come apart. Then, for each pair whose two
+venues differ by more than ARBITRAGE_THRESHOLD_BPS, an arbitrageur swaps on the dearer venue
+until the gap is down to about the threshold: prices differ by a few percent at most, at times.
+Every swap goes through the same atomic commit as an order's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from fractions import Fraction
+
+import structlog
+
+from shared.dex.pool_maths import InsufficientLiquidity
+from shared.dex.pools import Pool, spot_price, swap, tokens
+from shared.dex.store import PoolStore
+
+log = structlog.get_logger(__name__)
+
+ARBITRAGE_THRESHOLD_BPS = 150
+# A random swap is worth between these fractions of the pool's input-side depth.
+SWAP_SIZE_RANGE = (1e-6, 3e-3)
+
+
+def _depth(pool: Pool, mint: str) -> int:
+    """How much of `mint` the pool holds (its input-side depth), base units."""
+    from shared.dex.cpmm import CpmmPool
+
+    if isinstance(pool, CpmmPool):
+        return pool.reserve_a if mint == pool.mint_a else pool.reserve_b
+    index = 0 if mint == pool.mint_x else 1
+    return sum(b[index] for b in pool.bins)
+
+
+async def random_swap(store: PoolStore, rng: random.Random) -> bool:
+    """One random trader's swap; False if it could not be placed (no liquidity, contention)."""
+    snapshot = await store.snapshot()
+    if not snapshot.pools:
+        return False
+    pool = snapshot.pools[rng.choice(sorted(snapshot.pools))]
+    mint_in = rng.choice(tokens(pool))
+    low, high = SWAP_SIZE_RANGE
+    fraction = low * (high / low) ** rng.random()
+    amount = int(_depth(pool, mint_in) * fraction)
+    if amount <= 0:
+        return False
+    try:
+        _, after = swap(pool, mint_in, amount)
+    except InsufficientLiquidity:
+        return False
+    return await store.commit(snapshot, {pool.pool_id: after}) == 1
+
+
+def _pairs(pools: dict[str, Pool]) -> dict[frozenset[str], list[Pool]]:
+    pairs: dict[frozenset[str], list[Pool]] = {}
+    for pool_id in sorted(pools):
+        pairs.setdefault(frozenset(tokens(pools[pool_id])), []).append(pools[pool_id])
+    return pairs
+
+
+def _price_after(pool: Pool, mint_in: str, amount: int) -> Fraction | None:
+    """Spot price of mint_in after selling `amount` of it; None if the pool cannot take it."""
+    try:
+        return spot_price(swap(pool, mint_in, amount)[1], mint_in)
+    except InsufficientLiquidity:
+        return None
+
+
+def _arbitrage_amount(pool: Pool, mint_in: str, target: Fraction) -> int:
+    """The largest input of mint_in (base units) that leaves the pool's spot price of mint_in
+    (mint_out per mint_in) at or above `target`: doubling to bracket it, then bisection."""
+    if spot_price(pool, mint_in) <= target:
+        return 0
+    low, high = 0, 1
+    while (price := _price_after(pool, mint_in, high)) is not None and price > target:
+        low, high = high, high * 2
+    for _ in range(60):
+        if high - low <= 1:
+            break
+        mid = (low + high) // 2
+        price = _price_after(pool, mint_in, mid)
+        if price is not None and price > target:
+            low = mid
+        else:
+            high = mid
+    return low
+
+
+async def arbitrage(store: PoolStore) -> int:
+    """Close every venue gap wider than the threshold, as an arbitrageur would: buy where the
+    token is cheap, sell where it is dear, until the two prices meet near their middle.
+    Returns how many pools that moved."""
+    snapshot = await store.snapshot()
+    updates: dict[str, Pool] = {}
+    margin = Fraction(ARBITRAGE_THRESHOLD_BPS, 4 * 10_000)
+    for pools in _pairs(snapshot.pools).values():
+        if len(pools) < 2:
+            continue
+        mint = tokens(pools[0])[0]
+        prices = [spot_price(p, mint) for p in pools]  # other token per `mint`
+        cheap = min(range(len(pools)), key=prices.__getitem__)
+        dear = max(range(len(pools)), key=prices.__getitem__)
+        if prices[dear] <= prices[cheap] * (1 + Fraction(ARBITRAGE_THRESHOLD_BPS, 10_000)):
+            continue
+        # The geometric middle; a float is fine for a target (no amount is computed from it).
+        middle_price = Fraction((prices[cheap] * prices[dear]) ** 0.5)
+        # Sell `mint` on the dear venue down to a little above the middle ...
+        sell = _arbitrage_amount(pools[dear], mint, middle_price * (1 + margin))
+        # ... and buy it on the cheap one (sell the other token) up to a little below it.
+        other = tokens(pools[cheap])[1]
+        buy = _arbitrage_amount(pools[cheap], other, 1 / (middle_price * (1 - margin)))
+        for pool, mint_in, amount in ((pools[dear], mint, sell), (pools[cheap], other, buy)):
+            if amount > 0:
+                updates[pool.pool_id] = swap(pool, mint_in, amount)[1]
+    if updates and await store.commit(snapshot, updates) == 1:
+        return len(updates)
+    return 0
+
+
+async def market_tick(store: PoolStore, rng: random.Random, trades_per_second: float) -> int:
+    """One second of market life; returns the number of swaps that landed."""
+    landed = 0
+    count = int(trades_per_second) + (rng.random() < trades_per_second % 1)
+    for _ in range(count):
+        await asyncio.sleep(rng.random() / max(count, 1))
+        landed += await random_swap(store, rng)
+    landed += await arbitrage(store)
+    return landed

@@ -1,0 +1,129 @@
+"""Routes as the outside sees them: the routing event's view and the Jupiter-style quote."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from shared.dex.pool_maths import SwapResult
+from shared.dex.routing import Route
+from shared.tokens import find_token
+
+
+def _symbol(mint: str) -> str:
+    token = find_token(mint)
+    return token.symbol if token else mint
+
+
+def _ui(mint: str, base_units: int) -> str:
+    token = find_token(mint)
+    return token.format(base_units) if token else str(base_units)
+
+
+def min_amount_out(quoted_out: int, slippage_bps: int) -> int:
+    """The least the swap may pay: the quote less the slippage tolerance, rounded down."""
+    return quoted_out * (10_000 - slippage_bps) // 10_000
+
+
+def route_label(route: Route) -> str:
+    """`raydium`, `raydium+meteora` (a split), `meteora>raydium` (two hops)."""
+    hops = []
+    for hop in range(route.hops):
+        venues = dict.fromkeys(leg.venue for leg in route.legs if leg.hop == hop)
+        hops.append("+".join(venues))
+    return ">".join(hops)
+
+
+def route_view(route: Route) -> dict[str, Any]:
+    """The route in the routing event: legs with venue, pool, share, amounts, fee, impact."""
+    return {
+        "amountIn": _ui(route.mint_in, route.amount_in),
+        "amountOut": _ui(route.mint_out, route.amount_out),
+        "via": None if route.via is None else _symbol(route.via),
+        "priceImpactBps": route.price_impact_bps,
+        "legs": [
+            {
+                "hop": leg.hop,
+                "venue": leg.venue,
+                "poolId": leg.pool_id,
+                "tokenIn": _symbol(leg.mint_in),
+                "tokenOut": _symbol(leg.mint_out),
+                "percent": leg.percent,
+                "amountIn": _ui(leg.mint_in, leg.amount_in),
+                "amountOut": _ui(leg.mint_out, leg.amount_out),
+                "feeAmount": _ui(leg.mint_in, leg.fee_amount),
+                "priceImpactBps": leg.price_impact_bps,
+            }
+            for leg in route.legs
+        ],
+    }
+
+
+def venue_quote_view(result: SwapResult) -> dict[str, Any]:
+    """One venue's quote for the whole amount on the direct pair."""
+    return {
+        "venue": result.venue,
+        "poolId": result.pool_id,
+        "amountOut": _ui(result.mint_out, result.amount_out),
+        "feeAmount": _ui(result.mint_in, result.fee_amount),
+        "feeBps": round(result.fee_bps, 2),
+        "priceImpactBps": result.price_impact_bps,
+    }
+
+
+class RoutePlanStep(msgspec.Struct, rename="camel"):
+    venue: str
+    pool_id: str
+    input_mint: str
+    output_mint: str
+    in_amount: str
+    out_amount: str
+    fee_amount: str
+    fee_mint: str
+    percent: int
+
+
+class QuoteResponse(msgspec.Struct, rename="camel"):
+    """GET /api/quote, in Jupiter's shape: amounts in base units, as strings."""
+
+    input_mint: str
+    output_mint: str
+    in_amount: str
+    out_amount: str
+    other_amount_threshold: str
+    swap_mode: str
+    slippage_bps: int
+    price_impact_bps: float
+    route_plan: list[RoutePlanStep]
+    best_single_venue_out_amount: str
+    gain_bps: float
+
+
+def jupiter_quote(route: Route, slippage_bps: int) -> QuoteResponse:
+    return QuoteResponse(
+        input_mint=route.mint_in,
+        output_mint=route.mint_out,
+        in_amount=str(route.amount_in),
+        out_amount=str(route.amount_out),
+        other_amount_threshold=str(min_amount_out(route.amount_out, slippage_bps)),
+        swap_mode="ExactIn",
+        slippage_bps=slippage_bps,
+        price_impact_bps=route.price_impact_bps,
+        route_plan=[
+            RoutePlanStep(
+                venue=leg.venue,
+                pool_id=leg.pool_id,
+                input_mint=leg.mint_in,
+                output_mint=leg.mint_out,
+                in_amount=str(leg.amount_in),
+                out_amount=str(leg.amount_out),
+                fee_amount=str(leg.fee_amount),
+                fee_mint=leg.mint_in,
+                percent=leg.percent,
+            )
+            for leg in route.legs
+        ],
+        best_single_venue_out_amount=str(route.best_single_amount_out),
+        gain_bps=route.gain_bps,
+    )
