@@ -50,10 +50,18 @@ class ScratchEngine:
         return "ws" + self.url[4:]
 
 
+@dataclass
+class Services:
+    database_url: str  # a scratch database, migrated
+    redis_url: str
+    namespace: str  # a scratch Redis namespace
+    work_dir: Path
+
+
 @contextlib.asynccontextmanager
-async def scratch_engine(
-    env: dict[str, str], *, workers: int = 1, apis: int = 1
-) -> AsyncIterator[ScratchEngine]:
+async def scratch_services() -> AsyncIterator[Services]:
+    """A migrated scratch database and a Redis namespace, removed afterwards; on the servers of
+    DATABASE_URL/REDIS_URL, or on an embedded stack without them."""
     stack = None
     database_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
     temp = tempfile.TemporaryDirectory(prefix="oe-bench-")
@@ -65,39 +73,53 @@ async def scratch_engine(
     name = f"oe_bench_{uuid.uuid4().hex[:8]}"
     namespace = f"bench{uuid.uuid4().hex[:6]}"
     admin = await asyncpg.connect(database_url)
-    await admin.execute(f"CREATE DATABASE {name}")
-    scratch_url = urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
-    await migrate(scratch_url, quiet=True)
-    processes = EngineProcesses(
-        {
-            "DATABASE_URL": scratch_url,
-            "REDIS_URL": redis_url,
-            "REDIS_NAMESPACE": namespace,
-            "LOG_LEVEL": "WARNING",
-            **env,
-        },
-        log_dir=Path(temp.name) / "logs",
-    )
     try:
-        for _ in range(workers):
-            processes.add_worker()
-        for _ in range(apis):
-            processes.add_api()
-        await asyncio.to_thread(processes.wait_healthy)
-        yield ScratchEngine(processes, scratch_url, redis_url, namespace)
+        await admin.execute(f"CREATE DATABASE {name}")
+        scratch_url = urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
+        await migrate(scratch_url, quiet=True)
+        yield Services(scratch_url, redis_url, namespace, Path(temp.name))
     finally:
-        await asyncio.to_thread(processes.stop)
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         await admin.close()
         client = aioredis.from_url(redis_url)
         for pattern in (f"{namespace}:*", f"saq:{namespace}:*"):
             keys = [key async for key in client.scan_iter(match=pattern, count=1000)]
-            if keys:
-                await client.delete(*keys)
+            for start in range(0, len(keys), 1000):
+                await client.delete(*keys[start : start + 1000])
         await client.aclose()
         if stack is not None:
             await asyncio.to_thread(stack.stop)
         temp.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def scratch_engine(
+    env: dict[str, str], *, workers: int = 1, apis: int = 1
+) -> AsyncIterator[ScratchEngine]:
+    """API and worker processes on scratch services, stopped afterwards."""
+    async with scratch_services() as services:
+        processes = EngineProcesses(
+            {
+                "DATABASE_URL": services.database_url,
+                "REDIS_URL": services.redis_url,
+                "REDIS_NAMESPACE": services.namespace,
+                "LOG_LEVEL": "WARNING",
+                "SIM_MARKET_ACTIVITY": "0",
+                **env,
+            },
+            log_dir=services.work_dir / "logs",
+        )
+        try:
+            for _ in range(workers):
+                processes.add_worker()
+            for _ in range(apis):
+                processes.add_api()
+            await asyncio.to_thread(processes.wait_healthy)
+            yield ScratchEngine(
+                processes, services.database_url, services.redis_url, services.namespace
+            )
+        finally:
+            await asyncio.to_thread(processes.stop)
 
 
 def machine() -> str:

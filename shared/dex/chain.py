@@ -96,31 +96,42 @@ class SimulatedChain:
             if record.status == "dead":
                 raise TransientFailure("TX_EXPIRED", "the transaction was dropped before landing")
             return record
-        for _ in range(MAX_COMMIT_TRIES):
-            snapshot = await self._store.snapshot()
-            try:
-                amount_out, states, _ = execute_route(snapshot.pools, route)
-            except (InsufficientLiquidity, KeyError):
-                amount_out, states = 0, {}
-            if amount_out < min_amount_out:
-                return await self._decide(signature, TxRecord(status="slippage", order_id=order_id))
-            record = TxRecord(
-                status="settled", order_id=order_id, amount_out=amount_out, slot=current_slot()
-            )
-            result = await self._store.commit(
-                snapshot,
-                states,
-                tx_key=self._key(signature),
-                tx_value=_encode(record),
-                tx_ttl_s=TX_TTL_S,
-            )
-            if result == 1:
-                return record
-            if result == -1:  # already decided (a retry of this very signature)
-                existing = await self.lookup(signature)
-                assert existing is not None
-                return existing
+        pool_ids = sorted({leg.pool_id for leg in route.legs})
+        async with self._store.locked(pool_ids):
+            for _ in range(MAX_COMMIT_TRIES):
+                record = await self._land(signature, order_id, route, min_amount_out, pool_ids)
+                if record is not None:
+                    return record
         raise TransientFailure("POOL_CONTENTION", "the pools kept moving; the swap did not land")
+
+    async def _land(
+        self, signature: str, order_id: str, route: Route, min_amount_out: int, pool_ids: list[str]
+    ) -> TxRecord | None:
+        """One try at landing; None when another process moved a pool meanwhile."""
+        snapshot = await self._store.snapshot(pool_ids)
+        try:
+            amount_out, states, _ = execute_route(snapshot.pools, route)
+        except (InsufficientLiquidity, KeyError):
+            amount_out, states = 0, {}
+        if amount_out < min_amount_out:
+            return await self._decide(signature, TxRecord(status="slippage", order_id=order_id))
+        record = TxRecord(
+            status="settled", order_id=order_id, amount_out=amount_out, slot=current_slot()
+        )
+        result = await self._store.commit(
+            snapshot,
+            states,
+            tx_key=self._key(signature),
+            tx_value=_encode(record),
+            tx_ttl_s=TX_TTL_S,
+        )
+        if result == 0:
+            return None
+        if result == -1:  # already decided (a retry of this very signature)
+            existing = await self.lookup(signature)
+            assert existing is not None
+            return existing
+        return record
 
     async def _decide(self, signature: str, record: TxRecord) -> TxRecord:
         """Record an outcome that moves no pool, unless the signature was decided already."""
