@@ -16,12 +16,14 @@ from litestar.openapi import OpenAPIConfig
 from functions.deps import DEPENDENCIES, ApiState
 from functions.desk import desk
 from functions.errors import EXCEPTION_HANDLERS
-from functions.get_order import get_order_by_id
+from functions.get_order import cancel_order_by_id, get_order_by_id
 from functions.health import health
 from functions.market import get_quote, list_pools
+from functions.metrics import prometheus_metrics
 from functions.order_history import wallet_history
 from functions.order_stream import order_stream
 from functions.queue_metrics import get_queue_metrics
+from functions.sim_launch import sim_launch
 from functions.submit_order import submit_order, submit_order_ws
 from functions.tokens import list_tokens
 from shared.config import Settings
@@ -29,6 +31,9 @@ from shared.db import close_database, open_database
 from shared.dex.store import PoolStore
 from shared.events import EventHub
 from shared.queue import create_queue, redis_client
+from shared.telemetry import start_reporting, stop_reporting
+from shared.tokens import load_launched_tokens
+from shared.watch import OrderBook
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -42,25 +47,38 @@ def create_app(settings: Settings) -> Litestar:
         queue = create_queue(settings, redis)
         try:
             await hub.start()
+            await start_reporting(redis, settings.redis_namespace, "api")
             store = PoolStore(redis, settings.redis_namespace)
             await store.seed(settings.sim_seed)  # no-op when the pools exist
+            await load_launched_tokens(redis, settings.redis_namespace)
             app.state.api = ApiState(
-                settings=settings, redis=redis, queue=queue, hub=hub, store=store
+                settings=settings,
+                redis=redis,
+                queue=queue,
+                hub=hub,
+                store=store,
+                book=OrderBook(redis, settings.redis_namespace),
             )
             yield
         finally:
+            await stop_reporting()
             await hub.stop()
             await redis.aclose()
             await close_database()
 
+    # The launch control exists only on engines that were given its token.
+    control = [sim_launch] if settings.sim_control_token else []
     return Litestar(
         route_handlers=[
+            *control,
             submit_order,
             submit_order_ws,
             get_order_by_id,
+            cancel_order_by_id,
             wallet_history,
             order_stream,
             get_queue_metrics,
+            prometheus_metrics,
             list_tokens,
             list_pools,
             get_quote,

@@ -12,6 +12,7 @@ from saq.queue.redis import RedisQueue
 from shared.config import Settings
 from shared.dex.store import PoolStore
 from shared.events import EventHub
+from shared.watch import OrderBook
 
 
 @dataclass
@@ -21,6 +22,7 @@ class ApiState:
     queue: RedisQueue
     hub: EventHub
     store: PoolStore
+    book: OrderBook
 
 
 def provide_state(state: State) -> ApiState:

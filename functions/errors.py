@@ -36,9 +36,10 @@ def error_response(
     message: str,
     details: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
+    order_status: str | None = None,
 ) -> Response[ErrorBody]:
     return Response(
-        ErrorBody(error=error, message=message, details=details),
+        ErrorBody(error=error, message=message, details=details, status=order_status),
         status_code=status,
         media_type=MediaType.JSON,
         headers=headers,
@@ -72,7 +73,10 @@ def _on_http(_: Request, exc: HTTPException) -> Response[ErrorBody]:
     if status == HTTP_400_BAD_REQUEST:  # a body that is not JSON at all
         detail = describe_decode_error(exc.detail)
         return error_response(status, "VALIDATION_ERROR", exc.detail, [detail], headers)
-    return error_response(status, _CODES.get(status, "ERROR"), exc.detail, headers=headers)
+    order_status = exc.extra.get("status") if isinstance(exc.extra, dict) else None
+    return error_response(
+        status, _CODES.get(status, "ERROR"), exc.detail, headers=headers, order_status=order_status
+    )
 
 
 def _on_crash(request: Request, exc: Exception) -> Response[ErrorBody]:

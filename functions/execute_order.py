@@ -22,6 +22,8 @@ from shared.config import Settings
 from shared.errors import OrderFailure
 from shared.execution import Executor, load_order
 from shared.queue import RateLimiter
+from shared.telemetry import attempt_started, rate_limit_waited, retry
+from shared.tokens import Token, resolve_token
 
 log = structlog.get_logger(__name__)
 
@@ -57,11 +59,18 @@ async def heartbeat(job: Job, every_s: float) -> AsyncIterator[None]:
             await task
 
 
-async def execute_order(ctx: dict[str, Any], *, order_id: str) -> None:
+async def execute_order(
+    ctx: dict[str, Any], *, order_id: str, trigger: dict[str, Any] | None = None
+) -> None:
+    """`trigger`: why a waiting (limit or sniper) order fired; it goes into `routing`."""
     deps: WorkerDeps = ctx["deps"]
     job: Job = ctx["job"]
     settings = deps.settings
-    order = await load_order(uuid.UUID(order_id))
+
+    async def resolve(symbol_or_mint: str) -> Token | None:
+        return await resolve_token(deps.executor.redis, settings.redis_namespace, symbol_or_mint)
+
+    order = await load_order(uuid.UUID(order_id), resolve)
     if order is None or order.terminal:
         return  # a duplicate delivery of a finished order: nothing to do
     attempt = order.attempt + 1
@@ -74,9 +83,11 @@ async def execute_order(ctx: dict[str, Any], *, order_id: str) -> None:
                 )
                 return
             wait_ms = await deps.limiter.reserve_ms()
+            rate_limit_waited(wait_ms / 1000)
             if wait_ms:
                 await asyncio.sleep(wait_ms / 1000)
-            await deps.executor.run_attempt(order, attempt, _previous_error(job))
+            attempt_started(order, attempt)
+            await deps.executor.run_attempt(order, attempt, _previous_error(job), trigger)
     except OrderFailure as failure:
         if failure.transient and attempt < settings.queue_max_attempts:
             _schedule_retry(job, settings, attempt, failure.code, failure.message)
@@ -101,6 +112,7 @@ def _schedule_retry(job: Job, settings: Settings, attempt: int, code: str, messa
     """Make SAQ retry this job after the back-off, carrying the error to the next attempt."""
     delay = backoff_s(settings, attempt)
     log.warning("attempt failed; retrying", code=code, reason=message, retry_in_s=delay)
+    retry(code)
     job.retries = max(job.retries, job.attempts + 1)
     job.retry_delay = delay
     job.retry_backoff = False

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 import msgspec
-from litestar import get
-from litestar.exceptions import NotFoundException
+from litestar import delete, get
+from litestar.exceptions import (
+    ClientException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+)
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
 
 from functions.deps import ApiState
 from shared.errors import InvalidRequest
+from shared.intake import CancelOutcome, cancel_order
 from shared.orders import get_order
 from shared.schemas import ErrorBody, FieldError, OrderEvent, OrderView
 
@@ -31,7 +39,11 @@ def parse_order_id(raw: str) -> uuid.UUID:
     responses={400: ResponseSpec(ErrorBody), 404: ResponseSpec(ErrorBody)},
 )
 async def get_order_by_id(order_id: str, state_: ApiState) -> OrderView:
-    found = await get_order(parse_order_id(order_id))
+    return await order_with_timeline(parse_order_id(order_id))
+
+
+async def order_with_timeline(order_id: uuid.UUID) -> OrderView:
+    found = await get_order(order_id)
     if found is None:
         raise NotFoundException(f"unknown order {order_id}")
     view, events = found
@@ -47,3 +59,41 @@ async def get_order_by_id(order_id: str, state_: ApiState) -> OrderView:
         for e in events
     ]
     return msgspec.structs.replace(view, events=timeline)
+
+
+@delete(
+    "/api/orders/{order_id:str}",
+    status_code=200,
+    summary="Cancel an order that has not started executing (pending or waiting)",
+    description="Header X-Wallet-Address names the caller: missing 401, not the owner 403. "
+    "An order past pending/waiting answers 409 with its status.",
+    responses={
+        400: ResponseSpec(ErrorBody),
+        401: ResponseSpec(ErrorBody),
+        403: ResponseSpec(ErrorBody),
+        404: ResponseSpec(ErrorBody),
+        409: ResponseSpec(ErrorBody),
+    },
+)
+async def cancel_order_by_id(
+    order_id: str,
+    state_: ApiState,
+    wallet: Annotated[str | None, Parameter(header="X-Wallet-Address")] = None,
+) -> OrderView:
+    parsed = parse_order_id(order_id)
+    if not wallet:
+        raise NotAuthorizedException("header X-Wallet-Address is required to cancel")
+    outcome, status = await cancel_order(
+        parsed, wallet, state_.redis, state_.settings.redis_namespace, state_.book
+    )
+    if outcome == CancelOutcome.UNKNOWN:
+        raise NotFoundException(f"unknown order {order_id}")
+    if outcome == CancelOutcome.NOT_OWNER:
+        raise PermissionDeniedException("only the wallet that placed the order may cancel it")
+    if outcome == CancelOutcome.TOO_LATE:
+        raise ClientException(
+            f"the order is {status}; only pending or waiting orders can be cancelled",
+            status_code=409,
+            extra={"status": status},
+        )
+    return await order_with_timeline(parsed)

@@ -12,20 +12,18 @@ from __future__ import annotations
 import uuid
 
 import msgspec
-import structlog
 from litestar import Request, Response, WebSocket, post, websocket
 from litestar.exceptions import WebSocketDisconnect
 from litestar.openapi.datastructures import ResponseSpec
-from redis.exceptions import RedisError
 
 from functions.deps import ApiState
 from functions.ws import CLOSE_BAD_REQUEST, close, parse_stream_query, stream_order
+from shared import intake
 from shared.errors import InvalidRequest, describe_decode_error
-from shared.orders import create_order, validate_submit
-from shared.queue import enqueue_order
+from shared.orders import validate_submit
 from shared.schemas import ErrorBody, SubmitOrderRequest, SubmitOrderResponse
-
-log = structlog.get_logger(__name__)
+from shared.telemetry import order_accepted
+from shared.tokens import load_launched_tokens
 
 
 def decode_submit(raw: str | bytes) -> SubmitOrderRequest:
@@ -42,25 +40,13 @@ _encode = msgspec.json.encode
 
 
 async def accept_order(state: ApiState, body: SubmitOrderRequest) -> str:
-    """Validate, store and enqueue; return the order id. Raises InvalidRequest."""
+    """Validate, store and hand on; return the order id. Raises InvalidRequest."""
+    if body.order_type == "sniper":  # a sniper may not target a token that already launched
+        await load_launched_tokens(state.redis, state.settings.redis_namespace)
     order = validate_submit(body)
-    event = await create_order(order)
-    try:
-        await enqueue_order(state.queue, state.settings, event.order_id)
-    except (RedisError, OSError) as exc:
-        log.warning(
-            "enqueue failed; the sweep will enqueue the order",
-            order_id=event.order_id,
-            error=str(exc),
-        )
-    log.info(
-        "order accepted",
-        order_id=event.order_id,
-        token_in=order.token_in.symbol,
-        token_out=order.token_out.symbol,
-        amount_in=order.amount_in,
-    )
-    return event.order_id
+    created = await intake.accept_order(order, state.settings, state.queue, state.book)
+    order_accepted(order.order_type)
+    return created.order_id
 
 
 def ws_base_url(state: ApiState, request: Request | WebSocket) -> str:

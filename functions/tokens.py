@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from litestar import get
 
+from functions.deps import ApiState
 from shared.schemas import TokenView
-from shared.tokens import TOKENS
+from shared.tokens import all_tokens, load_launched_tokens
 
 
-@get("/api/tokens", summary="Tokens the engine trades: symbol, mint, decimals")
-async def list_tokens() -> list[TokenView]:
+@get("/api/tokens", summary="Tokens the engine trades (launched ones too): symbol, mint, decimals")
+async def list_tokens(state_: ApiState) -> list[TokenView]:
+    await load_launched_tokens(state_.redis, state_.settings.redis_namespace)
     return [
-        TokenView(symbol=t.symbol, mint=t.mint, decimals=t.decimals, name=t.name) for t in TOKENS
+        TokenView(symbol=t.symbol, mint=t.mint, decimals=t.decimals, name=t.name)
+        for t in all_tokens()
     ]

@@ -16,6 +16,7 @@ import structlog
 from saq import CronJob, Worker
 
 from functions.execute_order import WorkerDeps, execute_order
+from functions.watcher import Watcher
 from shared.config import Settings
 from shared.db import close_database, open_database
 from shared.dex.activity import market_tick
@@ -24,6 +25,9 @@ from shared.dex.store import PoolStore
 from shared.execution import Executor
 from shared.queue import EXECUTE_ORDER, OrderQueue, RateLimiter, create_queue, redis_client
 from shared.sweep import sweep_stale_orders
+from shared.telemetry import start_reporting, stop_reporting
+from shared.tokens import load_launched_tokens
+from shared.watch import OrderBook
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +73,7 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderW
         )
         store = PoolStore(redis, settings.redis_namespace)
         await store.seed(settings.sim_seed)  # no-op when the pools exist
+        await load_launched_tokens(redis, settings.redis_namespace)
         chain = SimulatedChain(
             redis,
             settings.redis_namespace,
@@ -87,6 +92,17 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderW
                 redis, settings.redis_namespace, settings.queue_rate_limit_per_minute
             ),
         )
+        await start_reporting(redis, settings.redis_namespace, "worker")
+        watcher = Watcher(
+            redis,
+            settings,
+            store,
+            OrderBook(redis, settings.redis_namespace),
+            queue,
+            ctx["deps"].executor,
+        )
+        await watcher.start()
+        ctx["watcher"] = watcher
         log.info(
             "worker started",
             concurrency=settings.queue_concurrency,
@@ -94,6 +110,7 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderW
         )
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        await stop_reporting()
         await close_database()
         log.info("worker stopped")
 

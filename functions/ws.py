@@ -15,6 +15,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from shared.events import EventHub
 from shared.streaming import UnknownOrder, follow_order
+from shared.telemetry import track_websocket
 
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
@@ -22,6 +23,7 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_UNKNOWN_ORDER = 4404
 
 
+@track_websocket
 async def stream_order(
     socket: WebSocket, hub: EventHub, order_id: uuid.UUID, after_seq: int
 ) -> None:

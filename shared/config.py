@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -41,6 +42,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dex_failure_rate: float = 0.0
     sim_seed: int = 42
     sim_market_activity: float = 2.0
+    sim_control_token: str = ""
+    sniper_min_liquidity: str = "10"
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     cors_allow_origins: tuple[str, ...] = ()
@@ -131,6 +134,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             values[name.lower()] = _parse_int(name, raw, low, high)
     if (raw := get("DEX_EXECUTION_LATENCY_MS")) is not None:
         values["dex_execution_latency_ms"] = _parse_range_ms("DEX_EXECUTION_LATENCY_MS", raw)
+    if (raw := get("SIM_CONTROL_TOKEN")) is not None:
+        values["sim_control_token"] = raw
+    if (raw := get("SNIPER_MIN_LIQUIDITY")) is not None:
+        try:
+            ok = Decimal(raw).is_finite() and Decimal(raw) >= 0
+        except ArithmeticError:
+            ok = False
+        if not ok:
+            raise SettingsError(f"SNIPER_MIN_LIQUIDITY must be a number >= 0, got {raw!r}")
+        values["sniper_min_liquidity"] = raw
     if (raw := get("SIM_MARKET_ACTIVITY")) is not None:
         try:
             activity = float(raw)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -26,9 +28,11 @@ from shared.dex.store import PoolStore
 from shared.errors import PermanentFailure
 from shared.events import publish_event
 from shared.lifecycle import TERMINAL, OrderFields, transition
+from shared.orders import limit_floor_base_units
 from shared.quotes import min_amount_out, route_label, route_view, venue_quote_view
 from shared.schemas import OrderEvent, OrderStatus
-from shared.tokens import Token, find_token, format_price
+from shared.telemetry import step_committed
+from shared.tokens import Token, format_price
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +40,7 @@ log = structlog.get_logger(__name__)
 @dataclass(frozen=True, slots=True)
 class OrderToExecute:
     id: uuid.UUID
+    order_type: str
     status: OrderStatus
     attempt: int
     token_in: Token
@@ -45,25 +50,45 @@ class OrderToExecute:
     tx_signature: str | None
     min_amount_out: int | None
     created_at_epoch_s: float
+    limit_price: Decimal | None = None
+
+    def floor(self, quoted_out: int) -> int:
+        """minAmountOut: the quote less the slippage, and for a limit order never below
+        amountIn x limitPrice."""
+        floor = min_amount_out(quoted_out, self.slippage_bps)
+        if self.limit_price is not None:
+            limit = limit_floor_base_units(
+                self.amount_in, self.token_in, self.token_out, self.limit_price
+            )
+            floor = max(floor, limit)
+        return floor
 
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
 
 
-async def load_order(order_id: uuid.UUID) -> OrderToExecute | None:
+async def load_order(
+    order_id: uuid.UUID, resolve: Callable[[str], Awaitable[Token | None]]
+) -> OrderToExecute | None:
+    """The order as the job needs it; `resolve` finds tokens launched since this process
+    started. None for an unknown order or one whose tokens are unknown."""
     row = await pool().fetchrow(
-        """SELECT status, attempt, token_in, token_out, amount_in, slippage_bps, tx_signature,
-                  min_amount_out, extract(epoch FROM created_at) AS created
+        """SELECT order_type, status, attempt, token_in, token_out, amount_in, slippage_bps,
+                  tx_signature, min_amount_out, limit_price,
+                  extract(epoch FROM created_at) AS created
            FROM orders WHERE id = $1""",
         order_id,
     )
     if row is None:
         return None
-    token_in, token_out = find_token(row["token_in"]), find_token(row["token_out"])
-    assert token_in is not None and token_out is not None
+    token_in, token_out = await resolve(row["token_in"]), await resolve(row["token_out"])
+    if token_in is None or token_out is None:
+        return None
     return OrderToExecute(
         id=order_id,
+        order_type=row["order_type"],
+        limit_price=row["limit_price"],
         status=row["status"],
         attempt=row["attempt"],
         token_in=token_in,
@@ -93,6 +118,18 @@ class Plan:
     venue_quotes: list[SwapResult]
 
 
+async def outside_step(
+    redis: Redis, namespace: str, order_id: uuid.UUID, to: OrderStatus, data: dict[str, Any]
+) -> OrderEvent | None:
+    """A step taken from outside an attempt (cancel, expiry), at the order's own attempt:
+    transition, then publish. None when the order had already moved on."""
+    event = await transition(order_id, to, attempt=None, data=data)
+    if event is not None:
+        await publish_event(redis, namespace, event)
+        step_committed(None, event)  # a cancel or an expiry: counted as finished
+    return event
+
+
 @dataclass
 class Executor:
     """What an attempt needs: the pools, the chain, and where to publish."""
@@ -117,6 +154,7 @@ class Executor:
             log.info("step skipped: order moved by another actor", to=to)
             return None
         await publish_event(self.redis, self.namespace, event)
+        step_committed(order, event)
         return event
 
     async def fail(
@@ -131,8 +169,17 @@ class Executor:
             OrderFields(failure_code=code, failure_reason=message),
         )
 
+    async def step_by_id(
+        self, order_id: uuid.UUID, to: OrderStatus, data: dict[str, Any]
+    ) -> OrderEvent | None:
+        return await outside_step(self.redis, self.namespace, order_id, to, data)
+
     async def run_attempt(
-        self, order: OrderToExecute, attempt: int, previous_error: dict[str, str] | None
+        self,
+        order: OrderToExecute,
+        attempt: int,
+        previous_error: dict[str, str] | None,
+        trigger: dict[str, Any] | None = None,
     ) -> None:
         """Run attempt number `attempt`. Raises OrderFailure; transient ones may be retried."""
         if order.status == "submitted" and order.tx_signature:
@@ -147,9 +194,9 @@ class Executor:
             self.store, order.token_in.mint, order.token_out.mint, order.amount_in
         )
         route = plan.route
-        if not await self._route(order, attempt, plan, previous_error):
+        if not await self._route(order, attempt, plan, previous_error, trigger):
             return
-        floor = min_amount_out(route.amount_out, order.slippage_bps)
+        floor = order.floor(route.amount_out)
         signature = new_signature()
         building = {
             "venue": route_label(route),
@@ -176,6 +223,7 @@ class Executor:
         attempt: int,
         plan: Plan,
         previous_error: dict[str, str] | None,
+        trigger: dict[str, Any] | None,
     ) -> bool:
         route = plan.route
         data: dict[str, Any] = {
@@ -187,6 +235,8 @@ class Executor:
         }
         if previous_error:
             data["previousError"] = previous_error
+        if trigger:
+            data["trigger"] = trigger  # why a waiting order fired
         log.info(
             "route chosen",
             route=data["chosen"],

@@ -37,7 +37,7 @@ _TRANSITION_SQL = """
 WITH moved AS (
     UPDATE orders SET
         status = $2,
-        attempt = GREATEST(attempt, $4),
+        attempt = GREATEST(attempt, COALESCE($4::int, attempt)),
         last_seq = last_seq + 1,
         updated_at = clock_timestamp(),
         venue = COALESCE($6, venue),
@@ -48,7 +48,8 @@ WITH moved AS (
         failure_reason = COALESCE($11, failure_reason)
     WHERE id = $1 AND status = ANY($3::text[])
       -- Each attempt enters routing once; a runner of an older attempt can move nothing.
-      AND (CASE WHEN $2 = 'routing' THEN attempt < $4 ELSE attempt <= $4 END)
+      AND (CASE WHEN $2 = 'routing' THEN attempt < $4::int
+                ELSE attempt <= COALESCE($4::int, attempt) END)
     RETURNING id, last_seq, attempt, updated_at
 )
 INSERT INTO order_events (order_id, seq, status, attempt, data, created_at)
@@ -77,12 +78,13 @@ async def transition(
     order_id: uuid.UUID,
     to: OrderStatus,
     *,
-    attempt: int,
+    attempt: int | None,
     data: dict[str, Any] | None = None,
     fields: OrderFields | None = None,
 ) -> OrderEvent | None:
     """Move the order to `to` if its status and attempt allow it; return the stored event, or
-    None when another actor (a newer attempt, a cancel) moved the order first."""
+    None when another actor (a newer attempt, a cancel) moved the order first. `attempt`
+    None: whatever attempt the order is at (a cancel or an expiry)."""
     fields = fields or OrderFields()
     row = await pool().fetchrow(
         _TRANSITION_SQL,

@@ -9,6 +9,20 @@ import sys
 import structlog
 
 
+def _saq_job_context(record: logging.LogRecord) -> bool:
+    """SAQ's own lines about a job (e.g. "Error processing job" when an attempt is retried) run
+    outside the job's context: give them the order's id and attempt as our lines have."""
+    if record.name.startswith("saq") and isinstance(record.args, tuple):
+        for arg in record.args:
+            kwargs = getattr(arg, "kwargs", None)
+            if isinstance(kwargs, dict) and "order_id" in kwargs:
+                previous = (getattr(arg, "meta", None) or {}).get("previous_error") or {}
+                record.order_id = kwargs["order_id"]
+                record.attempt = previous.get("attempt", getattr(arg, "attempts", None))
+                break
+    return True
+
+
 def configure_logging(log_format: str, level: str = "INFO") -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -29,6 +43,7 @@ def configure_logging(log_format: str, level: str = "INFO") -> None:
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler()
+    handler.addFilter(_saq_job_context)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

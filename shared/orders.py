@@ -8,7 +8,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from typing import Any
 
 import base58
 import msgspec
@@ -24,22 +25,33 @@ from shared.schemas import (
     OrderView,
     SubmitOrderRequest,
 )
-from shared.tokens import Token, find_token, format_price
+from shared.tokens import EXACT_CONTEXT, Token, find_token, format_price
 
 DEFAULT_SLIPPAGE_BPS = 50
-SUPPORTED_ORDER_TYPES = ("market",)
+DEFAULT_EXPIRY_S = 86_400  # waiting orders live a day unless told otherwise
+LIMIT_PRICE_DECIMALS = 18  # the column is NUMERIC(38, 18)
 
 
 @dataclass(frozen=True, slots=True)
 class NewOrder:
-    """A validated submit, in base units."""
+    """A validated submit, in base units. A sniper's `token_out` is None until its token
+    launches: `target` is what it waits for (a symbol, upper-cased, or a mint)."""
 
     order_type: str
     token_in: Token
-    token_out: Token
+    token_out: Token | None
     amount_in: int
     slippage_bps: int
     wallet_address: str
+    target: str = ""
+    limit_price: Decimal | None = None
+    max_price_impact_bps: int | None = None
+    expires_in_s: int | None = None
+
+    @property
+    def token_out_key(self) -> str:
+        """What the orders row stores as token_out: the mint, or a sniper's target."""
+        return self.token_out.mint if self.token_out is not None else self.target
 
 
 def is_wallet_address(text: str) -> bool:
@@ -48,6 +60,18 @@ def is_wallet_address(text: str) -> bool:
         return len(base58.b58decode(text)) == 32
     except ValueError:
         return False
+
+
+def is_launch_target(text: str) -> bool:
+    """What a sniper may wait for: a mint address, or a symbol of 1-10 letters and digits."""
+    return is_wallet_address(text) or (text.isascii() and text.isalnum() and len(text) <= 10)
+
+
+_TYPE_FIELDS = {
+    "market": (),
+    "limit": ("limitPrice", "expiresInSeconds"),
+    "sniper": ("maxPriceImpactBps", "expiresInSeconds"),
+}
 
 
 def validate_submit(req: SubmitOrderRequest) -> NewOrder:
@@ -59,9 +83,17 @@ def validate_submit(req: SubmitOrderRequest) -> NewOrder:
 
     token_in = find_token(req.token_in)
     token_out = find_token(req.token_out)
+    target = ""
     if token_in is None:
         bad("tokenIn", f"unknown token {req.token_in!r}; see GET /api/tokens")
-    if token_out is None:
+    if req.order_type == "sniper":
+        if token_out is not None:
+            bad("tokenOut", f"{token_out.symbol} already trades; snipers wait for a launch")
+        elif not is_launch_target(req.token_out):
+            bad("tokenOut", "must be the symbol (letters and digits) or mint of a coming token")
+        else:
+            target = req.token_out if is_wallet_address(req.token_out) else req.token_out.upper()
+    elif token_out is None:
         bad("tokenOut", f"unknown token {req.token_out!r}; see GET /api/tokens")
     if token_in is not None and token_in == token_out:
         bad("tokenOut", "tokenOut must differ from tokenIn")
@@ -81,19 +113,24 @@ def validate_submit(req: SubmitOrderRequest) -> NewOrder:
 
     if not is_wallet_address(req.wallet_address):
         bad("walletAddress", "must be a base58 Solana address of 32 bytes")
-    if req.order_type not in SUPPORTED_ORDER_TYPES:
-        bad("orderType", f"{req.order_type!r} orders are not supported yet; use 'market'")
-    for field, value in (
-        ("limitPrice", req.limit_price),
-        ("expiresInSeconds", req.expires_in_seconds),
-        ("maxPriceImpactBps", req.max_price_impact_bps),
-    ):
-        if value is not None and req.order_type == "market":
-            bad(field, "is not allowed on a market order")
+    given = {
+        "limitPrice": req.limit_price,
+        "expiresInSeconds": req.expires_in_seconds,
+        "maxPriceImpactBps": req.max_price_impact_bps,
+    }
+    allowed = _TYPE_FIELDS[req.order_type]
+    for field, value in given.items():
+        if value is not None and field not in allowed:
+            bad(field, f"is not allowed on a {req.order_type} order")
+    if req.order_type == "limit":
+        _check_limit_price(req.limit_price, bad)
+    if req.order_type == "sniper" and req.max_price_impact_bps is None:
+        bad("maxPriceImpactBps", "is required on a sniper order")
 
     if problems:
         raise InvalidRequest(problems)
-    assert token_in is not None and token_out is not None
+    assert token_in is not None
+    waits = req.order_type != "market"
     return NewOrder(
         order_type=req.order_type,
         token_in=token_in,
@@ -101,7 +138,23 @@ def validate_submit(req: SubmitOrderRequest) -> NewOrder:
         amount_in=amount_in,
         slippage_bps=slippage_bps,
         wallet_address=req.wallet_address,
+        target=target,
+        limit_price=req.limit_price,
+        max_price_impact_bps=req.max_price_impact_bps,
+        expires_in_s=(req.expires_in_seconds or DEFAULT_EXPIRY_S) if waits else None,
     )
+
+
+def _check_limit_price(price: Decimal | None, bad: object) -> None:
+    assert callable(bad)
+    if price is None:
+        bad("limitPrice", "is required on a limit order (tokenOut per tokenIn)")
+    elif not price.is_finite() or price <= 0:
+        bad("limitPrice", "must be a positive price")
+    elif price >= 10**20:
+        bad("limitPrice", "is too large")
+    elif price != price.quantize(Decimal(1).scaleb(-LIMIT_PRICE_DECIMALS), context=EXACT_CONTEXT):
+        bad("limitPrice", f"has more than {LIMIT_PRICE_DECIMALS} decimals")
 
 
 def _slippage_bps(req: SubmitOrderRequest, bad: object) -> int:
@@ -121,50 +174,103 @@ def _slippage_bps(req: SubmitOrderRequest, bad: object) -> int:
     return int(bps)
 
 
+# A market order is stored `pending` with event 1. A limit or sniper order is stored
+# `waiting` with events 1 (pending) and 2 (waiting): both steps in one statement, so no
+# reader ever sees an order that is neither.
 _INSERT_SQL = """
 WITH created AS (
     INSERT INTO orders (id, order_type, status, wallet_address, token_in, token_out, amount_in,
-                        slippage_bps, attempt, last_seq, created_at, updated_at)
-    VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, 0, 1, clock_timestamp(), clock_timestamp())
-    RETURNING id, created_at
+                        slippage_bps, limit_price, max_price_impact_bps, expires_at,
+                        attempt, last_seq, created_at, updated_at)
+    VALUES ($1, $2, CASE WHEN $11::jsonb IS NULL THEN 'pending' ELSE 'waiting' END,
+            $3, $4, $5, $6, $7, $8, $9,
+            clock_timestamp() + make_interval(secs => $10::float8),
+            0, CASE WHEN $11::jsonb IS NULL THEN 1 ELSE 2 END, clock_timestamp(), clock_timestamp())
+    RETURNING id, created_at, expires_at
+), events AS (
+    INSERT INTO order_events (order_id, seq, status, attempt, data, created_at)
+    SELECT id, 1, 'pending', 0, $12::jsonb, created_at FROM created
+    UNION ALL
+    SELECT id, 2, 'waiting', 0, $11::jsonb, created_at FROM created WHERE $11::jsonb IS NOT NULL
 )
-INSERT INTO order_events (order_id, seq, status, attempt, data, created_at)
-SELECT id, 1, 'pending', 0, $8::jsonb, created_at FROM created
-RETURNING created_at
+SELECT created_at, expires_at FROM created
 """
 
 _encode = msgspec.json.Encoder(decimal_format="string").encode
 
 
-async def create_order(order: NewOrder) -> OrderEvent:
-    """Store a new order with its `pending` event; return that event."""
+@dataclass(frozen=True, slots=True)
+class CreatedOrder:
+    order_id: str
+    events: list[OrderEvent]
+    created_at: datetime
+    expires_at: datetime | None
+
+
+def waiting_data(order: NewOrder) -> dict[str, Any]:
+    """What the `waiting` event says the order waits for."""
+    if order.order_type == "limit":
+        assert order.limit_price is not None and order.token_out is not None
+        return {
+            "waitingFor": "price",
+            "limitPrice": f"{order.limit_price.normalize():f}",
+            "minAmountOut": order.token_out.format(limit_floor(order)),
+        }
+    return {
+        "waitingFor": "launch",
+        "target": order.target,
+        "maxPriceImpactBps": order.max_price_impact_bps,
+    }
+
+
+def limit_floor(order: NewOrder) -> int:
+    """amountIn x limitPrice in tokenOut base units, rounded up: the least a limit order takes."""
+    assert order.limit_price is not None and order.token_out is not None
+    return limit_floor_base_units(
+        order.amount_in, order.token_in, order.token_out, order.limit_price
+    )
+
+
+def limit_floor_base_units(
+    amount_in: int, token_in: Token, token_out: Token, price: Decimal
+) -> int:
+    exact = (Decimal(amount_in) * price).scaleb(
+        token_out.decimals - token_in.decimals, EXACT_CONTEXT
+    )
+    return int(exact.to_integral_value(rounding=ROUND_CEILING))
+
+
+async def create_order(order: NewOrder) -> CreatedOrder:
+    """Store a new order with its first event(s), in one statement."""
     order_id = uuid.uuid4()
-    data = {
+    data: dict[str, Any] = {
         "orderType": order.order_type,
         "tokenIn": order.token_in.symbol,
-        "tokenOut": order.token_out.symbol,
+        "tokenOut": order.token_out.symbol if order.token_out else order.target,
         "amountIn": order.token_in.format(order.amount_in),
         "slippageBps": order.slippage_bps,
     }
-    created_at: datetime = await pool().fetchval(
+    waiting = None if order.order_type == "market" else waiting_data(order)
+    row = await pool().fetchrow(
         _INSERT_SQL,
         order_id,
         order.order_type,
         order.wallet_address,
         order.token_in.mint,
-        order.token_out.mint,
+        order.token_out_key,
         order.amount_in,
         order.slippage_bps,
+        order.limit_price,
+        order.max_price_impact_bps,
+        None if order.expires_in_s is None else float(order.expires_in_s),
+        None if waiting is None else _encode(waiting).decode(),
         _encode(data).decode(),
     )
-    return OrderEvent(
-        order_id=str(order_id),
-        seq=1,
-        status="pending",
-        attempt=0,
-        timestamp=format_timestamp(created_at),
-        data=data,
-    )
+    stamp = format_timestamp(row["created_at"])
+    events = [OrderEvent(str(order_id), 1, "pending", 0, stamp, data)]
+    if waiting is not None:
+        events.append(OrderEvent(str(order_id), 2, "waiting", 0, stamp, waiting))
+    return CreatedOrder(str(order_id), events, row["created_at"], row["expires_at"])
 
 
 class StoredEvent(msgspec.Struct, rename="camel"):
@@ -208,39 +314,44 @@ async def order_progress(order_id: uuid.UUID) -> tuple[str, int] | None:
 
 _ORDER_COLUMNS = """id, order_type, status, token_in, token_out, amount_in, slippage_bps,
     wallet_address, attempt, created_at, updated_at, amount_out, min_amount_out, venue,
-    tx_signature, failure_code, failure_reason"""
+    tx_signature, failure_code, failure_reason, limit_price, max_price_impact_bps, expires_at"""
 
 
 def _order_view(row: object) -> OrderView:
     get = row.__getitem__  # type: ignore[attr-defined]
     token_in = find_token(get("token_in"))
-    token_out = find_token(get("token_out"))
-    assert token_in is not None and token_out is not None
+    token_out = find_token(get("token_out"))  # None: a sniper's token, not launched yet
+    assert token_in is not None
     amount_in, amount_out = int(get("amount_in")), get("amount_out")
+    min_out = get("min_amount_out")
     executed_price = None
-    if amount_out is not None and amount_in:
+    if amount_out is not None and amount_in and token_out is not None:
         executed_price = format_price(token_in, token_out, amount_in, int(amount_out))
     reason = get("failure_reason")
+    limit_price, expires_at = get("limit_price"), get("expires_at")
     return OrderView(
         order_id=str(get("id")),
         order_type=get("order_type"),
         status=get("status"),
         token_in=token_in.symbol,
-        token_out=token_out.symbol,
+        token_out=token_out.symbol if token_out else get("token_out"),
         amount_in=token_in.format(amount_in),
         slippage_bps=get("slippage_bps"),
         wallet_address=get("wallet_address"),
         attempt=get("attempt"),
         created_at=format_timestamp(get("created_at")),
         updated_at=format_timestamp(get("updated_at")),
-        amount_out=None if amount_out is None else token_out.format(int(amount_out)),
-        min_amount_out=(
-            None if get("min_amount_out") is None else token_out.format(int(get("min_amount_out")))
-        ),
+        amount_out=None
+        if amount_out is None or not token_out
+        else token_out.format(int(amount_out)),
+        min_amount_out=None if min_out is None or not token_out else token_out.format(int(min_out)),
         executed_price=executed_price,
         venue=get("venue"),
         tx_signature=get("tx_signature"),
         failure_reason=None if reason is None else f"{get('failure_code')}: {reason}",
+        limit_price=None if limit_price is None else f"{limit_price.normalize():f}",
+        max_price_impact_bps=get("max_price_impact_bps"),
+        expires_at=None if expires_at is None else format_timestamp(expires_at),
     )
 
 

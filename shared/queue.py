@@ -6,6 +6,8 @@ scheduled, and the conditional status updates in PostgreSQL guard the rest.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from redis.asyncio import Redis
 from saq import Job
@@ -55,11 +57,17 @@ def create_queue(settings: Settings, redis: Redis) -> OrderQueue:
     )
 
 
-def order_job(settings: Settings, order_id: str, *, attempts_left: int) -> Job:
-    """The job that runs one order. SAQ's `retries` counts attempts, so it is what is left."""
+def order_job(
+    settings: Settings, order_id: str, *, attempts_left: int, trigger: dict[str, Any] | None = None
+) -> Job:
+    """The job that runs one order (`trigger`: why a waiting order fired). SAQ's `retries`
+    counts attempts, so it is what is left."""
+    kwargs: dict[str, Any] = {"order_id": order_id}
+    if trigger is not None:
+        kwargs["trigger"] = trigger
     return Job(
         function=EXECUTE_ORDER,
-        kwargs={"order_id": order_id},
+        kwargs=kwargs,
         key=order_id,
         timeout=settings.queue_job_timeout_s,
         heartbeat=settings.queue_heartbeat_s,
@@ -70,11 +78,17 @@ def order_job(settings: Settings, order_id: str, *, attempts_left: int) -> Job:
 
 
 async def enqueue_order(
-    queue: RedisQueue, settings: Settings, order_id: str, *, attempts_left: int | None = None
+    queue: RedisQueue,
+    settings: Settings,
+    order_id: str,
+    *,
+    attempts_left: int | None = None,
+    trigger: dict[str, Any] | None = None,
 ) -> bool:
     """Enqueue the order's job; False when a job for it is already queued, active or scheduled."""
     left = settings.queue_max_attempts if attempts_left is None else attempts_left
-    return await queue.enqueue(order_job(settings, order_id, attempts_left=left)) is not None
+    job = order_job(settings, order_id, attempts_left=left, trigger=trigger)
+    return await queue.enqueue(job) is not None
 
 
 # GCRA: one key holds the theoretical arrival time of the next permitted start. Each call

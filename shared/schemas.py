@@ -53,10 +53,11 @@ class FieldError(Wire):
     message: str
 
 
-class ErrorBody(Wire):
+class ErrorBody(Wire, omit_defaults=True):
     error: str
     message: str
     details: list[FieldError] | None = None
+    status: str | None = None  # a conflict's current order status
 
 
 class SubmitOrderResponse(Wire, omit_defaults=True):
@@ -94,6 +95,9 @@ class OrderView(Wire):
     venue: str | None = None
     tx_signature: str | None = None
     failure_reason: str | None = None
+    limit_price: str | None = None
+    max_price_impact_bps: int | None = None
+    expires_at: str | None = None
     events: list[OrderEvent] | None = None
 
 

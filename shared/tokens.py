@@ -11,7 +11,7 @@ from decimal import Context, Decimal
 import msgspec
 
 # Enough digits for any u128 amount at any scale: conversions never round.
-_EXACT = Context(prec=80)
+EXACT_CONTEXT = Context(prec=80)
 
 
 class Token(msgspec.Struct, frozen=True):
@@ -22,13 +22,13 @@ class Token(msgspec.Struct, frozen=True):
 
     def to_base_units(self, amount: Decimal) -> int:
         """Exact conversion; raises ValueError when `amount` has more digits than decimals."""
-        scaled = amount.scaleb(self.decimals, context=_EXACT)
+        scaled = amount.scaleb(self.decimals, context=EXACT_CONTEXT)
         if scaled != scaled.to_integral_value():
             raise ValueError(f"{self.symbol} has {self.decimals} decimals; {amount} has more")
         return int(scaled)
 
     def to_ui(self, base_units: int) -> Decimal:
-        return Decimal(base_units).scaleb(-self.decimals, context=_EXACT)
+        return Decimal(base_units).scaleb(-self.decimals, context=EXACT_CONTEXT)
 
     def format(self, base_units: int) -> str:
         """A decimal string with no exponent and no trailing zeros (`"1.5"`, `"150"`)."""
@@ -48,7 +48,7 @@ def format_price(token_in: Token, token_out: Token, amount_in: int, amount_out: 
     if price == 0:
         return "0"
     exponent = price.adjusted() - PRICE_SIGNIFICANT_DIGITS + 1
-    text = f"{price.quantize(Decimal(1).scaleb(exponent), context=_EXACT):f}"
+    text = f"{price.quantize(Decimal(1).scaleb(exponent), context=EXACT_CONTEXT):f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
@@ -72,3 +72,42 @@ def find_token(symbol_or_mint: str) -> Token | None:
 
 def token_by_symbol(symbol: str) -> Token:
     return _BY_SYMBOL[symbol]
+
+
+# Tokens launched on the simulated market (sniper orders) live in Redis, hash
+# `{namespace}:tokens` (mint -> Token JSON); every process keeps the ones it has seen here.
+_decode_token = msgspec.json.Decoder(Token).decode
+
+
+def all_tokens() -> list[Token]:
+    """The registry's tokens and those launched since, in that order."""
+    return list(_BY_MINT.values())
+
+
+def register_token(token: Token) -> None:
+    _BY_SYMBOL.setdefault(token.symbol, token)
+    _BY_MINT.setdefault(token.mint, token)
+
+
+def launched_tokens_key(namespace: str) -> str:
+    return f"{namespace}:tokens"
+
+
+async def load_launched_tokens(redis: object, namespace: str) -> int:
+    """Register every launched token this process has not seen yet; return how many."""
+    stored = await redis.hgetall(launched_tokens_key(namespace))  # type: ignore[attr-defined]
+    new = 0
+    for raw in stored.values():
+        token = _decode_token(raw)
+        if token.mint not in _BY_MINT:
+            register_token(token)
+            new += 1
+    return new
+
+
+async def resolve_token(redis: object, namespace: str, symbol_or_mint: str) -> Token | None:
+    """find_token, looking in Redis for launched tokens when this process has not seen it."""
+    token = find_token(symbol_or_mint)
+    if token is None and await load_launched_tokens(redis, namespace):
+        token = find_token(symbol_or_mint)
+    return token

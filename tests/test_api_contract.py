@@ -54,7 +54,7 @@ def assert_error_body(response: httpx.Response, status: int, error: str) -> dict
     body: dict[str, Any] = response.json()
     assert body["error"] == error, label
     assert isinstance(body["message"], str) and body["message"], label
-    assert set(body) <= {"error", "message", "details"}, label
+    assert set(body) <= {"error", "message", "details", "status"}, label
     return body
 
 

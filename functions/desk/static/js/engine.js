@@ -12,19 +12,26 @@ const POOLS_MS = 3000;
 const POOLS_ABSENT_MS = 30_000;
 const HEALTH_MS = 10_000;
 
-/** Poll `task` every `interval()` ms while the page is visible; returns a "poke now" function. */
+/** Run `task` now and then every `interval()` ms after it ends, while the page is visible. */
 function every(task, interval) {
   let timer = 0;
+  let running = false;
   const run = async () => {
     clearTimeout(timer);
-    if (document.visibilityState === "visible") {
-      try { await task(); } catch (error) { console.warn(error); }
+    if (running || document.visibilityState !== "visible") return; // resumes when shown again
+    running = true;
+    try {
+      await task();
+    } catch (error) {
+      console.warn(error);
+    } finally {
+      running = false;
     }
+    clearTimeout(timer);
     timer = setTimeout(run, interval());
   };
-  document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") run(); });
+  document.addEventListener("visibilitychange", run);
   run();
-  return run;
 }
 
 const text = (id, value) => { const el = document.getElementById(id); if (el.textContent !== String(value)) el.textContent = value; };
@@ -38,6 +45,8 @@ export function startMetrics() {
     p99: new Series(),
   };
   const state = $("#metrics-state");
+  const panel = $(".engine");
+  let samples = 0;
 
   every(async () => {
     const result = await api("/api/queue/metrics");
@@ -46,6 +55,7 @@ export function startMetrics() {
       return;
     }
     state.textContent = "";
+    panel.dataset.samples = String(++samples); // for whoever waits for the next refresh
     const m = result.data;
     const queue = m.queue ?? {};
     const orders = m.orders ?? {};

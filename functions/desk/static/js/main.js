@@ -63,7 +63,8 @@ async function main() {
   initTicket({
     getWallet: wallet.typed,
     onSubmitted: ({ orderId, order }) => {
-      timelines.track(orderId, order);
+      const expiresAt = order.expiresInSeconds > 0 ? new Date(Date.now() + order.expiresInSeconds * 1000).toISOString() : undefined;
+      timelines.track(orderId, { ...order, expiresAt });
       history.refreshSoon();
     },
   });
@@ -92,6 +93,7 @@ async function main() {
   startMetrics();
   startPools();
   startHealth();
+  window.desk = { timelines, history }; // a handle for the console (and the browser tests)
   document.body.dataset.ready = "true";
 }
 

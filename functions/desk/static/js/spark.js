@@ -3,6 +3,7 @@
 const NS = "http://www.w3.org/2000/svg";
 const W = 120;
 const H = 36;
+const MIN_WINDOW = 20;
 
 /** A bounded series of samples. */
 export class Series {
@@ -33,9 +34,11 @@ export function draw(svg, seriesList, { zero = true, label } = {}) {
   let hi = Math.max(...all);
   if (hi === lo) { hi += zero ? 1 : Math.abs(hi) * 0.01 || 1; lo -= zero ? 0 : Math.abs(lo) * 0.01 || 1; }
   const pad = 2;
+  // The window grows with the samples (from MIN_WINDOW) up to the capacity, right-aligned.
+  const span = Math.min(Math.max(MIN_WINDOW, ...seriesList.map((s) => s.values.length)), seriesList[0].capacity);
   seriesList.forEach((series, index) => {
-    const step = W / Math.max(1, series.capacity - 1);
-    const offset = series.capacity - series.values.length;
+    const step = W / Math.max(1, span - 1);
+    const offset = span - series.values.length;
     let d = "";
     let first = null;
     let lastX = 0;

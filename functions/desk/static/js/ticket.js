@@ -1,6 +1,7 @@
 // The order ticket: pair, amount, slippage, order type and its fields, a live quote, submit.
 
 import { api, isMissingRoute } from "./api.js";
+import { isAddress } from "./base58.js";
 import { $, fill, h } from "./dom.js";
 import { amount, approx, bps, fromBaseUnits } from "./format.js";
 import { symbolOf, token, tokenList } from "./tokens.js";
@@ -31,6 +32,7 @@ export function initTicket({ getWallet, onSubmitted }) {
     limitPrice: $("#limitPrice"),
     expiresInSeconds: $("#expiresInSeconds"),
     maxPriceImpactBps: $("#maxPriceImpactBps"),
+    snipeToken: $("#snipeToken"),
     wallet: $("#wallet"),
   };
   const submitButton = $("#submit");
@@ -43,6 +45,7 @@ export function initTicket({ getWallet, onSubmitted }) {
   for (const select of [inputs.tokenIn, inputs.tokenOut]) {
     fill(select, tokens.map((t) => h("option", { value: t.symbol }, t.symbol)));
   }
+  fill($("#token-names"), tokens.map((t) => h("option", { value: t.symbol }, t.name ?? t.symbol)));
   if (tokens.length) {
     inputs.tokenIn.value = token("SOL") ? "SOL" : tokens[0].symbol;
     inputs.tokenOut.value = token("USDC") ? "USDC" : tokens[Math.min(1, tokens.length - 1)].symbol;
@@ -56,6 +59,9 @@ export function initTicket({ getWallet, onSubmitted }) {
       el.hidden = !el.dataset.types.split(" ").includes(type);
     }
     $("#limitPrice-unit").textContent = `(${inputs.tokenOut.value} per ${inputs.tokenIn.value})`;
+    clearTimeout(quoteTimer);
+    if (type === "sniper") quoteBox.hidden = true; // nothing to quote before the launch
+    else scheduleQuote(0);
     submitButton.textContent = type === "market" ? "Place market order" : `Place ${type} order`;
   }
 
@@ -79,7 +85,8 @@ export function initTicket({ getWallet, onSubmitted }) {
     const unplaced = [];
     const invalid = [];
     for (const detail of details ?? []) {
-      const inputId = FIELD_INPUTS[detail.field];
+      const sniping = orderType() === "sniper" && detail.field === "tokenOut";
+      const inputId = sniping ? "snipeToken" : FIELD_INPUTS[detail.field];
       const errorEl = inputId && document.getElementById(`${inputId}-error`);
       if (!errorEl) {
         unplaced.push(detail.field && detail.field !== "body" ? `${detail.field}: ${detail.message}` : detail.message);
@@ -108,7 +115,7 @@ export function initTicket({ getWallet, onSubmitted }) {
     const order = {
       orderType: type,
       tokenIn: inputs.tokenIn.value,
-      tokenOut: inputs.tokenOut.value,
+      tokenOut: type === "sniper" ? inputs.snipeToken.value.trim() : inputs.tokenOut.value,
       amountIn: inputs.amountIn.value.trim(),
       walletAddress: getWallet(),
     };
@@ -127,8 +134,14 @@ export function initTicket({ getWallet, onSubmitted }) {
     event.preventDefault();
     clearErrors();
     const order = body();
-    if (!order.amountIn) {
-      showErrors([{ field: "amountIn", message: "enter an amount" }]);
+    const missing = [];
+    if (!order.amountIn) missing.push({ field: "amountIn", message: "enter an amount" });
+    if (!order.tokenOut) missing.push({ field: "tokenOut", message: "name the token to snipe" });
+    if (!isAddress(order.walletAddress)) {
+      missing.push({ field: "walletAddress", message: "must be a base58 Solana address of 32 bytes" });
+    }
+    if (missing.length) {
+      showErrors(missing); // the engine would refuse these: say so without asking it
       return;
     }
     submitButton.disabled = true;
@@ -165,7 +178,7 @@ export function initTicket({ getWallet, onSubmitted }) {
   async function fetchQuote() {
     const order = body();
     const number = Number(order.amountIn);
-    if (!order.amountIn || !Number.isFinite(number) || number <= 0 || order.tokenIn === order.tokenOut) {
+    if (order.orderType === "sniper" || !order.amountIn || !Number.isFinite(number) || number <= 0 || order.tokenIn === order.tokenOut) {
       quoteBox.hidden = true;
       return;
     }
@@ -206,7 +219,7 @@ export function initTicket({ getWallet, onSubmitted }) {
     const rate = Number(outUi) / Number(inUi);
     const legs = Array.isArray(quote.routePlan) ? quote.routePlan : [];
     const rows = [
-      ["Minimum received", `${amount(ui(quote.otherAmountThreshold, tOut))} ${tOut?.symbol ?? ""}`],
+      ["At least", `${amount(ui(quote.otherAmountThreshold, tOut))} ${tOut?.symbol ?? ""}`],
       ["Rate", Number.isFinite(rate) ? `1 ${tIn?.symbol ?? ""} ≈ ${approx(rate, 6)} ${tOut?.symbol ?? ""}` : "—"],
       ["Price impact", bps(quote.priceImpactBps)],
     ];

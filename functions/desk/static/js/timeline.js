@@ -19,6 +19,7 @@ const LABELS = {
   expired: "Expired",
 };
 const STORE_KEY = "desk.orders";
+const INFO_KEYS = ["tokenIn", "tokenOut", "amountIn", "orderType", "walletAddress", "expiresAt"];
 const KEEP = 12;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -41,7 +42,8 @@ export class Timelines {
       existing.el.scrollIntoView({ block: "nearest" });
       return existing;
     }
-    const card = new OrderCard(id, info, this);
+    const known = Object.fromEntries(INFO_KEYS.filter((k) => info[k] != null).map((k) => [k, info[k]]));
+    const card = new OrderCard(id, known, this);
     this.cards.set(id, card);
     this.list.prepend(card.el);
     for (const other of this.cards.values()) if (other !== card && other.finished) other.fold.open = false;
@@ -94,7 +96,7 @@ class OrderCard {
     this.conn = h("span", { class: "conn" }, "connecting…");
     this.steps = h("ol", { class: "steps", "aria-live": "polite", "aria-relevant": "additions", "aria-label": `Steps of order ${id.slice(0, 8)}` });
     this.stepCount = h("span", {}, "Steps");
-    this.fold = h("details", { class: "fold", open: true }, h("summary", {}, this.stepCount), this.steps);
+    this.fold = h("details", { class: "fold", open: true, hidden: true }, h("summary", {}, this.stepCount), this.steps);
     this.summary = h("p", { class: "summary", hidden: true });
     this.cancelButton = h("button", { type: "button", class: "small", hidden: true, onclick: () => this.cancel() }, "Cancel order");
     this.dismissButton = h("button", { type: "button", class: "icon dismiss", onclick: () => owner.remove(this), "aria-label": `Dismiss order ${id.slice(0, 8)}`, title: "Stop following this order" }, "×");
@@ -166,7 +168,7 @@ class OrderCard {
 
   adopt(order) {
     if (!order) return;
-    for (const key of ["tokenIn", "tokenOut", "amountIn", "orderType", "walletAddress"]) this.info[key] ??= order[key];
+    for (const key of INFO_KEYS) this.info[key] ??= order[key];
     this.renderTitle();
   }
 
@@ -194,6 +196,7 @@ class OrderCard {
     }
     this.steps.append(this.step(event));
     this.stepCount.textContent = `Steps (${this.steps.children.length})`;
+    this.fold.hidden = false;
     if (event.status === "routing" && event.data?.chosen) this.venue = event.data.chosen;
     this.el.dataset.status = event.status;
     this.badge.textContent = event.status;
@@ -273,6 +276,16 @@ function details(event, info) {
       const [type, slippage] = [take("orderType"), take("slippageBps")];
       if (amountIn) nodes.push(p(`${amount(amountIn)} ${symbolOf(tokenIn)} → ${symbolOf(tokenOut)}`,
         type ? `, ${type}` : "", slippage != null ? `, slippage ${bps(slippage)}` : ""));
+      break;
+    }
+    case "waiting": {
+      const [limit, minimum, impact, expires, what] = [take("limitPrice"), take("minAmountOut"), take("maxPriceImpactBps"), take("expiresAt") ?? info.expiresAt, take("waitingFor")];
+      take("target"); // the token a sniper waits for: the card's title names it
+      const tokenIn = symbolOf(info.tokenIn);
+      if (limit != null) nodes.push(p(`Fills when 1 ${tokenIn} fetches ${amount(limit)} ${out} or more`, minimum ? ` (at least ${amount(minimum)} ${out})` : ""));
+      else if (what) nodes.push(p(`Waiting for ${what === "launch" ? `${out} to launch` : what}`, impact != null ? `, price impact at most ${bps(impact)}` : ""));
+      if (limit != null && what && what !== "price") nodes.push(p({ class: "muted" }, `waiting for ${what}`));
+      if (expires) nodes.push(p({ class: "muted" }, `expires at ${clock(expires)}`));
       break;
     }
     case "routing": {

@@ -1,0 +1,78 @@
+"""POST /api/sim/launch: launch a token on the simulated market (for sniper orders).
+
+Mounted only when SIM_CONTROL_TOKEN is set (404 otherwise), and answers only to
+`Authorization: Bearer <SIM_CONTROL_TOKEN>` (401 otherwise).
+"""
+
+from __future__ import annotations
+
+import hmac
+from decimal import InvalidOperation
+from typing import Annotated
+
+from litestar import post
+from litestar.exceptions import ClientException, NotAuthorizedException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+
+from functions.deps import ApiState
+from shared.errors import InvalidRequest
+from shared.launch import LaunchRequest, LaunchResult, launch, launch_pool, new_mint
+from shared.schemas import ErrorBody, FieldError
+from shared.tokens import Token, find_token, load_launched_tokens
+
+
+@post(
+    "/api/sim/launch",
+    status_code=201,
+    summary="Launch a token and its first pool on the simulated market",
+    responses={
+        400: ResponseSpec(ErrorBody),
+        401: ResponseSpec(ErrorBody),
+        409: ResponseSpec(ErrorBody),
+    },
+)
+async def sim_launch(
+    data: LaunchRequest,
+    state_: ApiState,
+    authorization: Annotated[str | None, Parameter(header="Authorization")] = None,
+) -> LaunchResult:
+    expected = f"Bearer {state_.settings.sim_control_token}"
+    if not authorization or not hmac.compare_digest(authorization.encode(), expected.encode()):
+        raise NotAuthorizedException("a bearer token (SIM_CONTROL_TOKEN) is required")
+    namespace = state_.settings.redis_namespace
+    await load_launched_tokens(state_.redis, namespace)
+    problems: list[FieldError] = []
+    symbol = data.symbol.upper()
+    if not (symbol.isascii() and symbol.isalnum() and 1 <= len(symbol) <= 10):
+        problems.append(FieldError(field="symbol", message="1-10 letters and digits"))
+    if not 0 <= data.decimals <= 12:
+        problems.append(FieldError(field="decimals", message="must be 0..12"))
+    quote = find_token(data.quote_token)
+    if quote is None:
+        problems.append(FieldError(field="quoteToken", message="unknown token"))
+    token = Token(symbol, new_mint(), data.decimals, symbol)
+    units = {}
+    for field, amount, unit_token in (
+        ("tokenAmount", data.token_amount, token),
+        ("quoteAmount", data.quote_amount, quote),
+    ):
+        try:
+            if unit_token is None:
+                continue
+            value = unit_token.to_base_units(amount)
+            if value <= 0:
+                raise ValueError
+            units[field] = value
+        except (ValueError, InvalidOperation):
+            problems.append(FieldError(field=field, message="must be a positive amount"))
+    if problems:
+        raise InvalidRequest(problems)
+    assert quote is not None
+    if find_token(symbol) is not None:
+        raise ClientException(f"{symbol} exists already", status_code=409)
+    pool = launch_pool(token, quote, data.venue, units["tokenAmount"], units["quoteAmount"])
+    try:
+        return await launch(state_.redis, namespace, state_.store, token, pool)
+    except ValueError as exc:
+        raise ClientException(str(exc), status_code=409) from None

@@ -1,0 +1,360 @@
+"""End-to-end throughput and latency of the engine, on real processes, every simulated latency 0.
+
+Starts a scratch engine (API and worker processes on a scratch PostgreSQL database and Redis
+namespace; see loadtest/common.py), drives orders through the real API, workers, PostgreSQL,
+Redis and WebSocket streams, stops and removes everything, and prints:
+
+1. Throughput: --orders orders submitted as fast as --inflight concurrent HTTP clients allow,
+   each followed on its own WebSocket (--ws, the default) to its terminal event. Confirmed
+   orders per second = confirmed / (first submit sent -> last terminal event received).
+2. Latency at a fixed offered rate: --submit-rate submits per second for --rate-seconds,
+   open loop (each submit leaves at its scheduled time whatever the previous ones do). Submit
+   latency is measured from the scheduled send time (so a late driver cannot hide a slow
+   server); event delivery = the client's clock when an event arrives minus the event's
+   `timestamp` (PostgreSQL's clock_timestamp() at the write; same machine, same clock), for
+   events committed after the stream was open (history replays are not deliveries). Event
+   timestamps have millisecond resolution (truncated): delivery figures are up to 1 ms high.
+3. CPU seconds per order of each process, per phase: every API and worker process, the
+   PostgreSQL backends of the scratch database, PostgreSQL's background processes and the
+   Redis server (both shared with anything else on the machine), and this driver, which
+   shares the machine's cores with all of them.
+
+    python3 dev.py run python -m loadtest.bench_throughput [--orders 5000] [--workers 1]
+        [--apis 1] [--concurrency 20] [--submit-rate 500] [--rate-seconds 6] [--no-ws]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import aiohttp
+import asyncpg
+import msgspec
+
+from loadtest.common import ORDER, TERMINAL, ScratchEngine, machine, scratch_engine
+from loadtest.procstat import ProcessWatch, Reading, cpu_used, raise_open_file_limit
+
+
+class _Event(msgspec.Struct):
+    seq: int
+    status: str
+    timestamp: str
+
+
+_decode_event = msgspec.json.Decoder(_Event).decode
+_ORDER_BODY = msgspec.json.encode(ORDER)
+_HEADERS = {"content-type": "application/json"}
+
+
+def epoch_of(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@dataclass
+class Results:
+    submit_ms: list[float] = field(default_factory=list)  # from the scheduled (or actual) send
+    send_lag_ms: list[float] = field(default_factory=list)  # driver: scheduled -> actual send
+    delivery_ms: list[float] = field(default_factory=list)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    first_send_wall: float = 0.0
+    last_terminal_wall: float = 0.0
+    order_ids: list[str] = field(default_factory=list)
+
+
+class Driver:
+    def __init__(self, engine: ScratchEngine, session: aiohttp.ClientSession, ws: bool) -> None:
+        self.urls = [url for _, url in engine.processes.apis]
+        self.session = session
+        self.ws = ws
+        self._next_api = itertools.cycle(range(len(self.urls)))
+
+    async def order(
+        self,
+        results: Results,
+        scheduled: float | None = None,
+        slot: asyncio.Semaphore | None = None,
+    ) -> None:
+        """Submit one order (at `scheduled`, a perf_counter time, if given) and follow it on its
+        stream; `slot`, if given, is released once the submit is answered."""
+        url = self.urls[next(self._next_api)]
+        sent = time.perf_counter()
+        if not results.first_send_wall:
+            results.first_send_wall = time.time()
+        if scheduled is not None:
+            results.send_lag_ms.append((sent - scheduled) * 1000)
+        try:
+            async with self.session.post(
+                f"{url}/api/orders/execute", data=_ORDER_BODY, headers=_HEADERS
+            ) as response:
+                body = await response.read()
+                answered = time.perf_counter()
+        except aiohttp.ClientError as exc:
+            results.errors.append(f"submit: {exc!r}")
+            return
+        finally:
+            if slot is not None:
+                slot.release()
+        if response.status != 202:
+            results.errors.append(f"submit {response.status}: {body[:200]!r}")
+            return
+        results.submit_ms.append((answered - (scheduled if scheduled is not None else sent)) * 1000)
+        order_id = msgspec.json.decode(body)["orderId"]
+        results.order_ids.append(order_id)
+        if self.ws:
+            await self.follow(results, "ws" + url[4:], order_id)
+
+    async def follow(self, results: Results, ws_base: str, order_id: str) -> None:
+        status = None
+        try:
+            async with self.session.ws_connect(
+                f"{ws_base}/api/orders/ws?orderId={order_id}", autoping=True, heartbeat=None
+            ) as socket:
+                opened = time.time()
+                async for message in socket:
+                    if message.type != aiohttp.WSMsgType.TEXT:
+                        break
+                    received = time.time()
+                    event = _decode_event(message.data)
+                    committed = epoch_of(event.timestamp)
+                    if committed >= opened:
+                        results.delivery_ms.append((received - committed) * 1000)
+                    if event.status in TERMINAL:
+                        status = event.status
+                        results.last_terminal_wall = max(results.last_terminal_wall, received)
+                        break
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            results.errors.append(f"stream: {exc!r}")
+        key = status or "no terminal event"
+        results.outcomes[key] = results.outcomes.get(key, 0) + 1
+
+
+async def wait_all_terminal(database_url: str, count: int, timeout_s: float = 600) -> None:
+    """Without streams: poll PostgreSQL (one count every 100 ms) until every order is done."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            done = await conn.fetchval(
+                "SELECT count(*) FROM orders WHERE status = ANY($1::text[])", list(TERMINAL)
+            )
+            if done >= count:
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"orders still unfinished after {timeout_s} s")
+    finally:
+        await conn.close()
+
+
+async def stored_figures(database_url: str, order_ids: list[str]) -> asyncpg.Record:
+    """From PostgreSQL: outcomes and the worker-side span (first routing -> last terminal)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchrow(
+            """SELECT count(*) FILTER (WHERE o.status = 'confirmed') AS confirmed,
+                      count(*) AS total,
+                      extract(epoch FROM min(o.created_at)) AS first_created,
+                      extract(epoch FROM max(o.updated_at)) AS last_updated,
+                      extract(epoch FROM max(o.updated_at) - min(e.created_at)) AS worker_span_s
+               FROM orders o JOIN order_events e ON e.order_id = o.id AND e.seq = 2
+               WHERE o.id = ANY($1::uuid[])""",
+            order_ids,
+        )
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Phase:
+    title: str
+    orders: int
+    wall_s: float
+    results: Results
+    cpu: dict[str, float]
+    stored: asyncpg.Record
+
+
+async def run_phase(
+    title: str,
+    engine: ScratchEngine,
+    driver: Driver,
+    watch: ProcessWatch,
+    orders: int,
+    *,
+    inflight: int | None = None,
+    rate: float | None = None,
+) -> Phase:
+    results = Results()
+    before: Reading = await watch.read()
+    started = time.perf_counter()
+    if rate is not None:  # open loop at a fixed rate
+        tasks = []
+        t0 = time.perf_counter() + 0.05
+        for i in range(orders):
+            at = t0 + i / rate
+            if (delay := at - time.perf_counter()) > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(driver.order(results, scheduled=at)))
+        await asyncio.gather(*tasks)
+    else:  # as fast as `inflight` submits in flight allow; streams do not hold a slot
+        slots = asyncio.Semaphore(inflight or 64)
+
+        async def one() -> None:
+            await slots.acquire()
+            await driver.order(results, slot=slots)
+
+        await asyncio.gather(*(one() for _ in range(orders)))
+    if not driver.ws:
+        await wait_all_terminal(engine.database_url, len(results.order_ids))
+    wall_s = time.perf_counter() - started
+    after = await watch.read()
+    stored = await stored_figures(engine.database_url, results.order_ids)
+    if not driver.ws:
+        results.last_terminal_wall = float(stored["last_updated"])
+    return Phase(title, orders, wall_s, results, cpu_used(before, after), stored)
+
+
+def report(phase: Phase, *, rate: float | None) -> None:
+    r, stored = phase.results, phase.stored
+    confirmed = stored["confirmed"]
+    span = r.last_terminal_wall - r.first_send_wall
+    print(f"\n== {phase.title}")
+    print(
+        f"orders: {stored['total']} accepted, {confirmed} confirmed"
+        + (f", stream outcomes {r.outcomes}" if r.outcomes else "")
+        + (f", {len(r.errors)} errors (first: {r.errors[0]})" if r.errors else "")
+    )
+    print(
+        f"confirmed orders per second: {confirmed / span:.0f}  "
+        f"({confirmed} in {span:.2f} s, first submit -> last terminal event at the client); "
+        f"worker side (first routing -> last terminal, PostgreSQL clock): "
+        f"{confirmed / float(stored['worker_span_s']):.0f}/s"
+    )
+    basis = "from the scheduled send" if rate is not None else "from the send"
+    print(
+        f"submit latency ({basis}): p50 {pct(r.submit_ms, 0.5):.1f} ms, "
+        f"p99 {pct(r.submit_ms, 0.99):.1f} ms, max {max(r.submit_ms, default=0):.1f} ms"
+        + (
+            f"; driver send lag p99 {pct(r.send_lag_ms, 0.99):.1f} ms, "
+            f"max {max(r.send_lag_ms, default=0):.1f} ms"
+            if r.send_lag_ms
+            else ""
+        )
+    )
+    if r.delivery_ms:
+        print(
+            f"event delivery (commit -> WebSocket client, {len(r.delivery_ms)} live events): "
+            f"p50 {pct(r.delivery_ms, 0.5):.1f} ms, p99 {pct(r.delivery_ms, 0.99):.1f} ms, "
+            f"max {max(r.delivery_ms):.1f} ms"
+        )
+    orders = max(1, stored["total"])
+    total = sum(phase.cpu.values())
+    print(f"CPU per order ({orders} orders, {phase.wall_s:.2f} s wall):")
+    for name, seconds in phase.cpu.items():
+        print(
+            f"  {name:42s} {seconds / orders * 1000:7.3f} ms/order"
+            f"  ({seconds:6.2f} s CPU, {seconds / phase.wall_s:4.2f} cores)"
+        )
+    print(
+        f"  {'total':42s} {total / orders * 1000:7.3f} ms/order"
+        f"  ({total:6.2f} s CPU, {total / phase.wall_s:4.2f} cores)"
+    )
+
+
+async def run(args: argparse.Namespace) -> None:
+    limit = raise_open_file_limit(max(4096, args.orders * 2 + 1024))
+    env = {
+        "DEX_QUOTE_LATENCY_MS": "0",
+        "DEX_EXECUTION_LATENCY_MS": "0",
+        "DEX_FAILURE_RATE": "0",
+        "QUEUE_RATE_LIMIT_PER_MINUTE": "0",
+        "QUEUE_CONCURRENCY": str(args.concurrency),
+        "SIM_MARKET_ACTIVITY": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    print(f"machine: {machine()}")
+    print(
+        f"engine: {args.apis} API process(es), {args.workers} worker process(es) with "
+        f"QUEUE_CONCURRENCY {args.concurrency}; every simulated latency 0, no rate limit; "
+        f"{'a WebSocket per order' if args.ws else 'no WebSockets'}; open files {limit}"
+    )
+    async with scratch_engine(env, workers=args.workers, apis=args.apis) as engine:
+        pids = {f"api{i}": proc.pid for i, (proc, _) in enumerate(engine.processes.apis)}
+        pids |= {f"worker{i}": proc.pid for i, proc in enumerate(engine.processes.workers)}
+        print("pids: " + ", ".join(f"{name} {pid}" for name, pid in pids.items()), flush=True)
+        watch = ProcessWatch(engine.database_url, engine.redis_url, pids)
+        connector = aiohttp.TCPConnector(limit=0, force_close=False)
+        timeout = aiohttp.ClientTimeout(total=300)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            driver = Driver(engine, session, args.ws)
+            if args.warmup:
+                await run_phase("warm-up", engine, driver, watch, args.warmup, inflight=32)
+            throughput = await run_phase(
+                f"throughput: {args.orders} orders, {args.inflight} submits in flight",
+                engine,
+                driver,
+                watch,
+                args.orders,
+                inflight=args.inflight,
+            )
+            report(throughput, rate=None)
+            await asyncio.sleep(1)
+            count = int(args.submit_rate * args.rate_seconds)
+            fixed = await run_phase(
+                f"fixed rate: {args.submit_rate:g} submits/s for {args.rate_seconds:g} s "
+                f"({count} orders, open loop)",
+                engine,
+                driver,
+                watch,
+                count,
+                rate=args.submit_rate,
+            )
+            report(fixed, rate=args.submit_rate)
+        for name in pids:
+            if (text := engine.processes.log_text(name)) and "Traceback" in text:
+                print(f"\n{name} logged an error:\n{text[-2000:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=5000, help="orders of the throughput phase")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--apis", type=int, default=1, help="API processes")
+    parser.add_argument("--concurrency", type=int, default=20, help="QUEUE_CONCURRENCY")
+    parser.add_argument("--submit-rate", type=float, default=500, help="submits/s, phase 2")
+    parser.add_argument("--rate-seconds", type=float, default=6, help="length of phase 2")
+    parser.add_argument("--inflight", type=int, default=64, help="submits in flight, phase 1")
+    parser.add_argument("--warmup", type=int, default=200, help="orders before measuring")
+    parser.add_argument(
+        "--ws",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="follow every order on its own WebSocket (default on)",
+    )
+    args = parser.parse_args()
+    runner: contextlib.AbstractContextManager[asyncio.Runner]
+    try:
+        import uvloop  # the driver's own overhead matters: it shares the cores
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    with runner as loop_runner:
+        loop_runner.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Simulated token launches: a new token, its first pool, and the announcement snipers wait for."""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from fractions import Fraction
+from typing import Literal
+
+import base58
+import msgspec
+from redis.asyncio import Redis
+
+from shared.dex.cpmm import CpmmPool
+from shared.dex.dlmm import dlmm_from_spot
+from shared.dex.pools import Pool
+from shared.dex.store import PoolStore
+from shared.tokens import Token, launched_tokens_key, register_token
+
+LAUNCH_BIN_STEP = 100  # a new token is volatile: 1% bins, as Meteora's launch pools use
+LAUNCH_BINS_EACH_SIDE = 69
+
+
+class LaunchRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    symbol: str
+    decimals: int
+    venue: Literal["raydium", "meteora"]
+    quote_token: str
+    token_amount: Decimal
+    quote_amount: Decimal
+
+
+class LaunchResult(msgspec.Struct, rename="camel"):
+    mint: str
+    pool_id: str
+    symbol: str
+
+
+class Launched(msgspec.Struct, frozen=True):
+    """The announcement on `{namespace}:launch`."""
+
+    symbol: str
+    mint: str
+    decimals: int
+    pool_id: str
+
+
+def launch_channel(namespace: str) -> str:
+    return f"{namespace}:launch"
+
+
+def new_mint() -> str:
+    return base58.b58encode(os.urandom(32)).decode()
+
+
+def launch_pool(token: Token, quote: Token, venue: str, token_units: int, quote_units: int) -> Pool:
+    pool_id = f"{venue}-{token.symbol}-{quote.symbol}"
+    if venue == "raydium":
+        return CpmmPool(
+            pool_id=pool_id,
+            mint_a=token.mint,
+            mint_b=quote.mint,
+            reserve_a=token_units,
+            reserve_b=quote_units,
+        )
+    # A DLMM launch pool holds the new token above the active bin and the quote below it,
+    # half of each around the launch price.
+    return dlmm_from_spot(
+        pool_id,
+        token.mint,
+        quote.mint,
+        Fraction(quote_units, token_units),
+        LAUNCH_BIN_STEP,
+        token_units,
+        quote_units,
+        LAUNCH_BINS_EACH_SIDE,
+    )
+
+
+async def launch(
+    redis: Redis, namespace: str, store: PoolStore, token: Token, pool: Pool
+) -> LaunchResult:
+    """Register the token, add its pool, then announce it (in that order: whoever hears the
+    announcement finds both)."""
+    await redis.hsetnx(launched_tokens_key(namespace), token.mint, msgspec.json.encode(token))
+    register_token(token)
+    if not await store.add(pool):
+        raise ValueError(f"pool {pool.pool_id} exists already")
+    announcement = Launched(token.symbol, token.mint, token.decimals, pool.pool_id)
+    await redis.publish(launch_channel(namespace), msgspec.json.encode(announcement))
+    return LaunchResult(mint=token.mint, pool_id=pool.pool_id, symbol=token.symbol)
