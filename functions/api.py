@@ -13,6 +13,7 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
+from functions.chain import chain_transactions
 from functions.deps import DEPENDENCIES, ApiState
 from functions.desk import desk
 from functions.errors import EXCEPTION_HANDLERS
@@ -31,6 +32,7 @@ from shared.db import close_database, open_database
 from shared.dex.store import PoolStore
 from shared.events import EventHub
 from shared.queue import create_queue, redis_client
+from shared.ratelimit import SubmitLimiter
 from shared.telemetry import start_reporting, stop_reporting
 from shared.tokens import load_launched_tokens
 from shared.watch import OrderBook
@@ -58,6 +60,9 @@ def create_app(settings: Settings) -> Litestar:
                 hub=hub,
                 store=store,
                 book=OrderBook(redis, settings.redis_namespace),
+                submit_limiter=SubmitLimiter(
+                    redis, settings.redis_namespace, settings.submit_rate_limit_per_minute
+                ),
             )
             yield
         finally:
@@ -82,6 +87,7 @@ def create_app(settings: Settings) -> Litestar:
             list_tokens,
             list_pools,
             get_quote,
+            chain_transactions,
             health,
             desk,  # GET /: the trading desk (static files); API paths match first
         ],

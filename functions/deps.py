@@ -12,6 +12,7 @@ from saq.queue.redis import RedisQueue
 from shared.config import Settings
 from shared.dex.store import PoolStore
 from shared.events import EventHub
+from shared.ratelimit import SubmitLimiter
 from shared.watch import OrderBook
 
 
@@ -23,6 +24,7 @@ class ApiState:
     hub: EventHub
     store: PoolStore
     book: OrderBook
+    submit_limiter: SubmitLimiter
 
 
 def provide_state(state: State) -> ApiState:

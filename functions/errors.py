@@ -12,6 +12,7 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_500_INTERNAL_SERVER_ERROR
 
 from shared.errors import InvalidRequest, OrderFailure, describe_decode_error
+from shared.intake import IdempotencyKeyReused
 from shared.schemas import ErrorBody, FieldError
 
 log = structlog.get_logger(__name__)
@@ -63,6 +64,10 @@ def _on_validation(_: Request, exc: ValidationException) -> Response[ErrorBody]:
     return error_response(HTTP_400_BAD_REQUEST, "VALIDATION_ERROR", message, details or None)
 
 
+def _on_key_reused(_: Request, exc: IdempotencyKeyReused) -> Response[ErrorBody]:
+    return error_response(422, "IDEMPOTENCY_KEY_REUSED", str(exc))
+
+
 def _on_order_failure(_: Request, exc: OrderFailure) -> Response[ErrorBody]:
     return error_response(HTTP_400_BAD_REQUEST, exc.code, exc.message)
 
@@ -91,6 +96,7 @@ def _on_crash(request: Request, exc: Exception) -> Response[ErrorBody]:
 EXCEPTION_HANDLERS = {
     InvalidRequest: _on_invalid_request,
     OrderFailure: _on_order_failure,
+    IdempotencyKeyReused: _on_key_reused,
     ValidationException: _on_validation,
     NotFoundException: _on_http,
     HTTPException: _on_http,

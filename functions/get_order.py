@@ -17,6 +17,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from functions.deps import ApiState
+from shared.auth import cancel_message, signature_is_valid
 from shared.errors import InvalidRequest
 from shared.intake import CancelOutcome, cancel_order
 from shared.orders import get_order
@@ -78,11 +79,17 @@ async def order_with_timeline(order_id: uuid.UUID) -> OrderView:
 async def cancel_order_by_id(
     order_id: str,
     state_: ApiState,
-    wallet: Annotated[str | None, Parameter(header="X-Wallet-Address")] = None,
+    wallet: Annotated[str | None, Parameter(header="X-Wallet-Address", max_length=64)] = None,
+    signature: Annotated[str | None, Parameter(header="X-Wallet-Signature", max_length=100)] = None,
 ) -> OrderView:
     parsed = parse_order_id(order_id)
     if not wallet:
         raise NotAuthorizedException("header X-Wallet-Address is required to cancel")
+    message = cancel_message(str(parsed))
+    if state_.settings.require_signatures and not signature_is_valid(wallet, message, signature):
+        raise NotAuthorizedException(
+            "X-Wallet-Signature must be the wallet's ed25519 signature of 'cancel:<orderId>'"
+        )
     outcome, status = await cancel_order(
         parsed, wallet, state_.redis, state_.settings.redis_namespace, state_.book
     )

@@ -10,15 +10,22 @@ late subscribers replay it from PostgreSQL.
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 import msgspec
 from litestar import Request, Response, WebSocket, post, websocket
-from litestar.exceptions import WebSocketDisconnect
+from litestar.exceptions import (
+    NotAuthorizedException,
+    TooManyRequestsException,
+    WebSocketDisconnect,
+)
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
 
 from functions.deps import ApiState
 from functions.ws import CLOSE_BAD_REQUEST, close, parse_stream_query, stream_order
 from shared import intake
+from shared.auth import signature_is_valid
 from shared.errors import InvalidRequest, describe_decode_error
 from shared.orders import validate_submit
 from shared.schemas import ErrorBody, SubmitOrderRequest, SubmitOrderResponse
@@ -39,14 +46,68 @@ def decode_submit(raw: str | bytes) -> SubmitOrderRequest:
 _encode = msgspec.json.encode
 
 
-async def accept_order(state: ApiState, body: SubmitOrderRequest) -> str:
-    """Validate, store and hand on; return the order id. Raises InvalidRequest."""
+async def accept_order(
+    state: ApiState, body: SubmitOrderRequest, idempotency_key: str | None = None
+) -> str:
+    """Validate, store and hand on; return the order id (an earlier one for a replayed
+    Idempotency-Key). Raises InvalidRequest, IdempotencyKeyReused."""
     if body.order_type == "sniper":  # a sniper may not target a token that already launched
         await load_launched_tokens(state.redis, state.settings.redis_namespace)
     order = validate_submit(body)
-    created = await intake.accept_order(order, state.settings, state.queue, state.book)
-    order_accepted(order.order_type)
-    return created.order_id
+    idempotency = None
+    if idempotency_key is not None:
+        idempotency = (idempotency_key, intake.request_hash(body))
+    order_id, replayed = await intake.accept_order(
+        order, state.settings, state.queue, state.book, idempotency
+    )
+    if not replayed:
+        order_accepted(order.order_type)
+    return order_id
+
+
+async def check_caller(
+    state: ApiState, client: str, wallet: str, body: bytes, signature: str | None
+) -> None:
+    """The per-client submit limit (429), then, if required, the wallet's signature (401)."""
+    wait_s = await state.submit_limiter.retry_after_s(client)
+    if wait_s:
+        raise TooManyRequestsException(
+            "too many submits from this client; retry later",
+            headers={"Retry-After": str(wait_s)},
+        )
+    if state.settings.require_signatures and not signature_is_valid(wallet, body, signature):
+        raise NotAuthorizedException(
+            "X-Wallet-Signature must be the walletAddress key's ed25519 signature of the body"
+        )
+
+
+def client_address(request: Request | WebSocket) -> str:
+    """The caller's address: behind a proxy (Render) the last X-Forwarded-For hop, which the
+    proxy itself appended; else the socket's peer."""
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded:
+        return forwarded.rsplit(",", 1)[-1].strip()
+    return request.client.host if request.client else "unknown"
+
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Parameter(
+        header="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="the same key and body answer the first answer again, for 48 hours",
+    ),
+]
+SignatureHeader = Annotated[
+    str | None,
+    Parameter(
+        header="X-Wallet-Signature",
+        max_length=100,
+        description="base58 ed25519 signature of the exact body by walletAddress "
+        "(required with REQUIRE_SIGNATURES)",
+    ),
+]
 
 
 def ws_base_url(state: ApiState, request: Request | WebSocket) -> str:
@@ -59,12 +120,24 @@ def ws_base_url(state: ApiState, request: Request | WebSocket) -> str:
     status_code=202,
     summary="Submit an order",
     description="Answers 202 with the order id and the WebSocket URL that streams its steps.",
-    responses={400: ResponseSpec(ErrorBody)},
+    responses={
+        400: ResponseSpec(ErrorBody),
+        401: ResponseSpec(ErrorBody),
+        413: ResponseSpec(ErrorBody),
+        422: ResponseSpec(ErrorBody),
+        429: ResponseSpec(ErrorBody),
+    },
 )
 async def submit_order(
-    request: Request, data: SubmitOrderRequest, state_: ApiState
+    request: Request,
+    data: SubmitOrderRequest,
+    state_: ApiState,
+    idempotency_key: IdempotencyKeyHeader = None,
+    signature: SignatureHeader = None,
 ) -> Response[SubmitOrderResponse]:
-    order_id = await accept_order(state_, data)
+    body = await request.body()
+    await check_caller(state_, client_address(request), data.wallet_address, body, signature)
+    order_id = await accept_order(state_, data, idempotency_key)
     ws_url = f"{ws_base_url(state_, request)}/api/orders/ws?orderId={order_id}"
     return Response(
         SubmitOrderResponse(order_id=order_id, status="pending", ws_url=ws_url),
@@ -87,8 +160,18 @@ async def submit_order_ws(socket: WebSocket, state_: ApiState) -> None:
             if message["type"] == "websocket.disconnect":
                 return
             raw = message.get("text") or message.get("bytes") or b""
-            accepted = await accept_order(state_, decode_submit(raw))
+            body = decode_submit(raw)
+            raw_bytes = raw.encode() if isinstance(raw, str) else raw
+            signature = socket.query_params.get("signature")
+            await check_caller(
+                state_, client_address(socket), body.wallet_address, raw_bytes, signature
+            )
+            accepted = await accept_order(state_, body)
         except WebSocketDisconnect:
+            return
+        except (NotAuthorizedException, TooManyRequestsException) as exc:
+            error = "UNAUTHORIZED" if exc.status_code == 401 else "RATE_LIMITED"
+            await _reject(socket, ErrorBody(error=error, message=exc.detail))
             return
         except InvalidRequest as exc:
             await _reject(

@@ -24,7 +24,7 @@ from shared.dex.chain import SimulatedChain
 from shared.dex.store import PoolStore
 from shared.execution import Executor
 from shared.queue import EXECUTE_ORDER, OrderQueue, RateLimiter, create_queue, redis_client
-from shared.sweep import sweep_stale_orders
+from shared.sweep import forget_old_idempotency_keys, sweep_stale_orders
 from shared.telemetry import start_reporting, stop_reporting
 from shared.tokens import load_launched_tokens
 from shared.watch import OrderBook
@@ -35,6 +35,7 @@ log = structlog.get_logger(__name__)
 async def sweep_orders(ctx: dict[str, Any]) -> int:
     deps: WorkerDeps = ctx["deps"]
     enqueued = await sweep_stale_orders(ctx["worker"].queue, deps.settings)
+    await forget_old_idempotency_keys()
     if enqueued:
         log.warning("stale orders re-enqueued", count=enqueued)
     return enqueued

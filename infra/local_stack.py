@@ -52,6 +52,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import psutil  # dependency of pgserver
 
@@ -176,15 +177,19 @@ def _spawn_until_ready(
     spawn: Callable[[int], subprocess.Popen[bytes]],
     ready: Callable[[subprocess.Popen[bytes], int], bool],
     log_path: Path,
+    port: int | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """Start a server on a free port and poll ``ready`` until it accepts connections."""
-    for _ in range(_PORT_ATTEMPTS):  # the probed port can be taken before the server binds it
-        port = _free_port()
-        proc = spawn(port)
+    """Start a server on ``port`` (default: a free one) and poll ``ready`` until it accepts
+    connections."""
+    # The probed port can be taken before the server binds it: try another. A given port
+    # (a restart that keeps its URL) gets one try.
+    for _ in range(_PORT_ATTEMPTS if port is None else 1):
+        this_port = port or _free_port()
+        proc = spawn(this_port)
         deadline = time.monotonic() + _START_TIMEOUT
         while proc.poll() is None and time.monotonic() < deadline:
-            if ready(proc, port):
-                return proc, port
+            if ready(proc, this_port):
+                return proc, this_port
             time.sleep(0.02)
         _stop_all([(proc, signal.SIGKILL)])
     raise RuntimeError(f"{name} did not start; {log_path}:\n{_tail(log_path)}")
@@ -243,6 +248,26 @@ class LocalStack:
             self._lock = None
         atexit.unregister(self.stop)
 
+    # -- one server at a time (fault tests): the same port again, so URLs stay valid --------
+
+    def stop_postgres(self, sig: int = signal.SIGINT) -> None:
+        """Stop PostgreSQL (default: fast shutdown; SIGKILL for a crash) and wait for it."""
+        if self.postgres is not None:
+            _stop_all([(self.postgres, sig)])
+
+    def start_postgres(self) -> None:
+        """Start PostgreSQL again on the port it had."""
+        self._start_postgres(port=urlsplit(self.database_url).port)
+
+    def stop_redis(self, sig: int = signal.SIGTERM) -> None:
+        """Stop Redis (default: SIGTERM, which writes its AOF; SIGKILL for a crash)."""
+        if self.redis is not None:
+            _stop_all([(self.redis, sig)])
+
+    def start_redis(self) -> None:
+        """Start Redis again on the port it had (its AOF is replayed)."""
+        self._start_redis(port=urlsplit(self.redis_url).port)
+
     def __enter__(self) -> LocalStack:
         return self.start()
 
@@ -284,7 +309,7 @@ class LocalStack:
             raise RuntimeError(f"initdb failed:\n{res.stdout.decode()}{res.stderr.decode()}")
         tmp.rename(self.pgdata)
 
-    def _start_postgres(self) -> None:
+    def _start_postgres(self, port: int | None = None) -> None:
         run_as = self._pg_user()
         if run_as is None and self.pgdata.exists() and self.pgdata.stat().st_uid != os.geteuid():
             raise RuntimeError(
@@ -322,7 +347,7 @@ class LocalStack:
                 and lines[7].strip() == "ready"
             )
 
-        self.postgres, port = _spawn_until_ready("postgres", spawn, ready, log_path)
+        self.postgres, port = _spawn_until_ready("postgres", spawn, ready, log_path, port)
         self.database_url = f"postgresql://{_PG_USER}@127.0.0.1:{port}/{self.database}"
         self._create_database(port)
 
@@ -341,7 +366,7 @@ class LocalStack:
 
     # -- redis ------------------------------------------------------------------------------
 
-    def _start_redis(self) -> None:
+    def _start_redis(self, port: int | None = None) -> None:
         self.redis_dir.mkdir(exist_ok=True)
         pidfile = self.redis_dir / "redis-server.pid"
         _stop_stale(_read_pid(pidfile), "redis-server", signal.SIGTERM)
@@ -360,7 +385,7 @@ class LocalStack:
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, **child
             )
 
-        self.redis, port = _spawn_until_ready("redis", spawn, _redis_ready, log_path)
+        self.redis, port = _spawn_until_ready("redis", spawn, _redis_ready, log_path, port)
         self.redis_url = f"redis://127.0.0.1:{port}/0"
 
 

@@ -4,12 +4,12 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from shared.models import Order, OrderEvent
+from shared.models import IdempotencyKey, Order, OrderEvent
 
 APP_CONFIG = AppConfig(
     app_name="orders",
     migrations_folder_path=str(Path(__file__).parent / "migrations"),
-    table_classes=[Order, OrderEvent],
+    table_classes=[Order, OrderEvent, IdempotencyKey],
     migration_dependencies=[],
     commands=[],
 )

@@ -105,6 +105,7 @@ async def scratch_engine(
                 "REDIS_NAMESPACE": services.namespace,
                 "LOG_LEVEL": "WARNING",
                 "SIM_MARKET_ACTIVITY": "0",
+                "SUBMIT_RATE_LIMIT_PER_MINUTE": "0",  # one client sends everything here
                 **env,
             },
             log_dir=services.work_dir / "logs",

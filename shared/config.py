@@ -43,6 +43,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sim_seed: int = 42
     sim_market_activity: float = 2.0
     sim_control_token: str = ""
+    require_signatures: bool = False
+    submit_rate_limit_per_minute: int = 600
     sniper_min_liquidity: str = "10"
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
@@ -128,12 +130,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "DEX_QUOTE_LATENCY_MS": (0, 60_000),
         "SIM_SEED": (0, None),
         "API_WORKERS": (1, 64),
+        "SUBMIT_RATE_LIMIT_PER_MINUTE": (0, 1_000_000),
     }
     for name, (low, high) in int_settings.items():
         if (raw := get(name)) is not None:
             values[name.lower()] = _parse_int(name, raw, low, high)
     if (raw := get("DEX_EXECUTION_LATENCY_MS")) is not None:
         values["dex_execution_latency_ms"] = _parse_range_ms("DEX_EXECUTION_LATENCY_MS", raw)
+    if (raw := get("REQUIRE_SIGNATURES")) is not None:
+        if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise SettingsError(f"REQUIRE_SIGNATURES must be true or false, got {raw!r}")
+        values["require_signatures"] = raw.lower() in ("true", "1", "yes")
     if (raw := get("SIM_CONTROL_TOKEN")) is not None:
         values["sim_control_token"] = raw
     if (raw := get("SNIPER_MIN_LIQUIDITY")) is not None:

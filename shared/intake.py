@@ -7,8 +7,10 @@ accepted (the sweep enqueues a pending order; the watcher's reconcile re-adds a 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
+import msgspec
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -16,17 +18,47 @@ from redis.exceptions import RedisError
 from shared.config import Settings
 from shared.db import pool
 from shared.execution import outside_step
-from shared.orders import CreatedOrder, NewOrder, create_order
+from shared.orders import CreatedOrder, NewOrder, create_order, idempotent_answer
 from shared.queue import OrderQueue, enqueue_order
+from shared.schemas import SubmitOrderRequest
 from shared.watch import OrderBook, waiting_order
 
 log = structlog.get_logger(__name__)
 
 
+class IdempotencyKeyReused(ValueError):
+    """The same Idempotency-Key came with a different request: answered 422."""
+
+
+def request_hash(body: SubmitOrderRequest) -> str:
+    """The request's identity for Idempotency-Key: its decoded fields, so that whitespace or
+    key order do not make two identical orders differ."""
+    return hashlib.sha256(msgspec.json.encode(body)).hexdigest()
+
+
 async def accept_order(
-    order: NewOrder, settings: Settings, queue: OrderQueue, book: OrderBook
-) -> CreatedOrder:
-    created = await create_order(order)
+    order: NewOrder,
+    settings: Settings,
+    queue: OrderQueue,
+    book: OrderBook,
+    idempotency: tuple[str, str] | None = None,
+) -> tuple[str, bool]:
+    """(order id, whether it is the replay of an earlier submit with the same key)."""
+    created = await create_order(order, idempotency)
+    if created is None:
+        assert idempotency is not None
+        key, digest = idempotency
+        earlier = await idempotent_answer(key)
+        if earlier is None or earlier[0] != digest:
+            raise IdempotencyKeyReused("this Idempotency-Key was used with a different request")
+        return earlier[1], True
+    await hand_off(order, created, settings, queue, book)
+    return created.order_id, False
+
+
+async def hand_off(
+    order: NewOrder, created: CreatedOrder, settings: Settings, queue: OrderQueue, book: OrderBook
+) -> None:
     try:
         if order.order_type == "market":
             await enqueue_order(queue, settings, created.order_id)
@@ -61,7 +93,6 @@ async def accept_order(
         token_out=order.token_out.symbol if order.token_out else order.target,
         amount_in=order.amount_in,
     )
-    return created
 
 
 class CancelOutcome:

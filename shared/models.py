@@ -57,3 +57,12 @@ class OrderEvent(Table, tablename="order_events", db=DB):
     attempt = Integer()
     data = JSONB(default={})
     created_at = Timestamptz()
+
+
+class IdempotencyKey(Table, tablename="idempotency_keys", db=DB):
+    """The first answer to a submit with an Idempotency-Key, kept 48 hours."""
+
+    key = Varchar(length=255, primary_key=True)
+    request_hash = Varchar(length=64, help_text="sha256 of the decoded request, hex")
+    order_id = UUID()
+    created_at = Timestamptz()

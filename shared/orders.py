@@ -177,15 +177,24 @@ def _slippage_bps(req: SubmitOrderRequest, bad: object) -> int:
 # A market order is stored `pending` with event 1. A limit or sniper order is stored
 # `waiting` with events 1 (pending) and 2 (waiting): both steps in one statement, so no
 # reader ever sees an order that is neither.
+# With an Idempotency-Key ($13, $14), the key's row is inserted first, and the order only if
+# that insert happened: two identical submits at the same instant create one order (the second
+# waits on the key's unique index, then inserts nothing).
 _INSERT_SQL = """
-WITH created AS (
+WITH guard AS (
+    INSERT INTO idempotency_keys (key, request_hash, order_id, created_at)
+    SELECT $13::text, $14::text, $1, clock_timestamp() WHERE $13::text IS NOT NULL
+    ON CONFLICT (key) DO NOTHING
+    RETURNING key
+), created AS (
     INSERT INTO orders (id, order_type, status, wallet_address, token_in, token_out, amount_in,
                         slippage_bps, limit_price, max_price_impact_bps, expires_at,
                         attempt, last_seq, created_at, updated_at)
-    VALUES ($1, $2, CASE WHEN $11::jsonb IS NULL THEN 'pending' ELSE 'waiting' END,
-            $3, $4, $5, $6, $7, $8, $9,
-            clock_timestamp() + make_interval(secs => $10::float8),
-            0, CASE WHEN $11::jsonb IS NULL THEN 1 ELSE 2 END, clock_timestamp(), clock_timestamp())
+    SELECT $1, $2, CASE WHEN $11::jsonb IS NULL THEN 'pending' ELSE 'waiting' END,
+           $3, $4, $5, $6, $7, $8, $9,
+           clock_timestamp() + make_interval(secs => $10::float8),
+           0, CASE WHEN $11::jsonb IS NULL THEN 1 ELSE 2 END, clock_timestamp(), clock_timestamp()
+    WHERE $13::text IS NULL OR EXISTS (SELECT 1 FROM guard)
     RETURNING id, created_at, expires_at
 ), events AS (
     INSERT INTO order_events (order_id, seq, status, attempt, data, created_at)
@@ -240,8 +249,11 @@ def limit_floor_base_units(
     return int(exact.to_integral_value(rounding=ROUND_CEILING))
 
 
-async def create_order(order: NewOrder) -> CreatedOrder:
-    """Store a new order with its first event(s), in one statement."""
+async def create_order(
+    order: NewOrder, idempotency: tuple[str, str] | None = None
+) -> CreatedOrder | None:
+    """Store a new order with its first event(s), in one statement. With `idempotency`
+    (key, request hash): None when that key was used before (nothing is stored)."""
     order_id = uuid.uuid4()
     data: dict[str, Any] = {
         "orderType": order.order_type,
@@ -265,12 +277,23 @@ async def create_order(order: NewOrder) -> CreatedOrder:
         None if order.expires_in_s is None else float(order.expires_in_s),
         None if waiting is None else _encode(waiting).decode(),
         _encode(data).decode(),
+        *(idempotency or (None, None)),
     )
+    if row is None:
+        return None
     stamp = format_timestamp(row["created_at"])
     events = [OrderEvent(str(order_id), 1, "pending", 0, stamp, data)]
     if waiting is not None:
         events.append(OrderEvent(str(order_id), 2, "waiting", 0, stamp, waiting))
     return CreatedOrder(str(order_id), events, row["created_at"], row["expires_at"])
+
+
+async def idempotent_answer(key: str) -> tuple[str, str] | None:
+    """(request hash, order id) recorded for an Idempotency-Key, if it was used."""
+    row = await pool().fetchrow(
+        "SELECT request_hash, order_id FROM idempotency_keys WHERE key = $1", key
+    )
+    return None if row is None else (row["request_hash"], str(row["order_id"]))
 
 
 class StoredEvent(msgspec.Struct, rename="camel"):

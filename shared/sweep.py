@@ -8,6 +8,8 @@ on a dead worker) a new job continues the order, counting attempts from PostgreS
 
 from __future__ import annotations
 
+import time
+
 from saq.queue.redis import RedisQueue
 
 from shared.config import Settings
@@ -33,3 +35,20 @@ async def sweep_stale_orders(queue: RedisQueue, settings: Settings) -> int:
         if await enqueue_order(queue, settings, str(row["id"]), attempts_left=attempts_left):
             enqueued += 1
     return enqueued
+
+
+IDEMPOTENCY_KEEP = "48 hours"
+_last_forget = 0.0
+
+
+async def forget_old_idempotency_keys(every_s: float = 600.0) -> int:
+    """Drop Idempotency-Keys older than IDEMPOTENCY_KEEP; at most every `every_s` seconds."""
+    global _last_forget
+    if time.monotonic() - _last_forget < every_s:
+        return 0
+    _last_forget = time.monotonic()
+    status = await pool().execute(
+        "DELETE FROM idempotency_keys"
+        f" WHERE created_at < clock_timestamp() - interval '{IDEMPOTENCY_KEEP}'"
+    )
+    return int(status.split()[-1])

@@ -6,6 +6,12 @@ pools), reverts (the swap would pay less than its minimum: nothing moves), or is
 pool moves in one atomic step (PoolStore.commit), so a swap's money moves exactly when its
 signature settles. That is what lets a retried job ask "did my earlier transaction land?" and
 get an answer that stays true.
+
+The ledger: every decided signature is also appended to its order's list
+(`{ns}:chain:order:{order_id}`) in the same atomic step as the decision (inside the commit
+script for a settlement, in the decide script for `slippage` and `dead`), so the list holds
+each decided signature exactly once and `order_transactions` shows what the chain did for an
+order: at most one `settled` entry if the engine is right.
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ MAX_COMMIT_TRIES = 50
 
 
 class TxRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """What the chain knows of a signature. `slippage`: it landed and reverted, moving nothing."""
+    """What the chain knows of a signature. `slippage`: it landed and reverted, moving nothing.
+    `amount_out`: what a settlement paid (base units); `slot`: when it was decided."""
 
     status: TxStatus
     order_id: str
@@ -45,6 +52,37 @@ class TxRecord(msgspec.Struct, frozen=True, kw_only=True):
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(TxRecord).decode
+
+# KEYS: the signature's key, the order's ledger list. ARGV: record, ttl_s, signature.
+# Decide an outcome that moves no pool: 1 recorded (and appended to the ledger), 0 already
+# decided (nothing written).
+_DECIDE_SCRIPT = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  redis.call('RPUSH', KEYS[2], ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+def tx_key(namespace: str, signature: str) -> str:
+    return f"{namespace}:chain:tx:{signature}"
+
+
+def ledger_key(namespace: str, order_id: str) -> str:
+    return f"{namespace}:chain:order:{order_id}"
+
+
+async def order_transactions(
+    redis: Redis, namespace: str, order_id: str
+) -> list[tuple[str, TxRecord]]:
+    """Every signature the chain decided for the order, oldest first, with its record."""
+    signatures = [s.decode() for s in await redis.lrange(ledger_key(namespace, order_id), 0, -1)]
+    if not signatures:
+        return []
+    raws = await redis.mget([tx_key(namespace, s) for s in signatures])
+    return [(s, _decode(raw)) for s, raw in zip(signatures, raws, strict=True) if raw is not None]
 
 
 def new_signature() -> str:
@@ -73,9 +111,10 @@ class SimulatedChain:
         self.latency_ms = latency_ms
         self.failure_rate = failure_rate
         self._rng = rng
+        self._decide_script = redis.register_script(_DECIDE_SCRIPT)
 
     def _key(self, signature: str) -> str:
-        return f"{self._ns}:chain:tx:{signature}"
+        return tx_key(self._ns, signature)
 
     async def send(
         self, signature: str, order_id: str, route: Route, min_amount_out: int
@@ -114,7 +153,8 @@ class SimulatedChain:
         except (InsufficientLiquidity, KeyError):
             amount_out, states = 0, {}
         if amount_out < min_amount_out:
-            return await self._decide(signature, TxRecord(status="slippage", order_id=order_id))
+            slippage = TxRecord(status="slippage", order_id=order_id, slot=current_slot())
+            return await self._decide(signature, slippage)
         record = TxRecord(
             status="settled", order_id=order_id, amount_out=amount_out, slot=current_slot()
         )
@@ -124,6 +164,8 @@ class SimulatedChain:
             tx_key=self._key(signature),
             tx_value=_encode(record),
             tx_ttl_s=TX_TTL_S,
+            ledger_key=ledger_key(self._ns, order_id),
+            signature=signature,
         )
         if result == 0:
             return None
@@ -134,8 +176,10 @@ class SimulatedChain:
         return record
 
     async def _decide(self, signature: str, record: TxRecord) -> TxRecord:
-        """Record an outcome that moves no pool, unless the signature was decided already."""
-        if await self._redis.set(self._key(signature), _encode(record), nx=True, ex=TX_TTL_S):
+        """Record an outcome that moves no pool (and append it to the order's ledger), unless
+        the signature was decided already."""
+        keys = [self._key(signature), ledger_key(self._ns, record.order_id)]
+        if await self._decide_script(keys=keys, args=[_encode(record), TX_TTL_S, signature]):
             return record
         existing = await self.lookup(signature)
         assert existing is not None
@@ -143,7 +187,8 @@ class SimulatedChain:
 
     async def expire(self, signature: str, order_id: str) -> TxRecord:
         """Declare the signature dead unless it was decided already; return what is now true."""
-        return await self._decide(signature, TxRecord(status="dead", order_id=order_id))
+        dead = TxRecord(status="dead", order_id=order_id, slot=current_slot())
+        return await self._decide(signature, dead)
 
     async def lookup(self, signature: str) -> TxRecord | None:
         raw = await self._redis.get(self._key(signature))

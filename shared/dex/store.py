@@ -8,8 +8,9 @@ concurrency). No update is ever lost, and a multi-leg swap moves all its pools o
 Inside one process, swaps on the same pools also queue on a lock, so that contention costs
 waiting, not recomputation (measured in loadtest/bench_market.py).
 
-The same script can also record the swap's transaction (SET NX on its signature), so that a
-settlement and the pool moves it causes are one atomic step.
+The same script can also record the swap's transaction (SET NX on its signature) and append
+the signature to its order's ledger, so that a settlement, its ledger entry and the pool moves
+it causes are one atomic step.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from shared.dex.pools import Pool
 _encode = msgspec.json.Encoder().encode
 _decode_pool = msgspec.json.Decoder(Pool).decode  # type: ignore[arg-type]
 
-# KEYS: states hash, versions hash, tx key ("" for none).
-# ARGV: n, then n x (pool_id, expected_version, new_state), then tx_value, tx_ttl_s.
+# KEYS: states hash, versions hash, tx key ("" for none), the order's ledger list ("" for none).
+# ARGV: n, then n x (pool_id, expected_version, new_state), then tx_value, tx_ttl_s, signature.
 # Returns 1 committed, 0 a pool moved (nothing written), -1 the tx key already exists.
 _COMMIT_SCRIPT = """
 local n = tonumber(ARGV[1])
@@ -43,6 +44,10 @@ for i = 0, n - 1 do
 end
 if KEYS[3] ~= '' then
   redis.call('SET', KEYS[3], ARGV[2 + 3 * n], 'EX', ARGV[3 + 3 * n])
+  if KEYS[4] ~= '' then
+    redis.call('RPUSH', KEYS[4], ARGV[4 + 3 * n])
+    redis.call('EXPIRE', KEYS[4], ARGV[3 + 3 * n])
+  end
 end
 return 1
 """
@@ -128,14 +133,17 @@ class PoolStore:
         tx_key: str = "",
         tx_value: bytes = b"",
         tx_ttl_s: int = 0,
+        ledger_key: str = "",
+        signature: str = "",
     ) -> int:
         """Write `updates` if none of their pools moved since `snapshot` (and, with `tx_key`,
-        record the transaction in the same step). 1 written, 0 moved, -1 tx already known."""
+        record the transaction in the same step, appending `signature` to the order's
+        `ledger_key` list). 1 written, 0 moved, -1 tx already known."""
         args: list[str | bytes | int] = [len(updates)]
         for pool_id, pool in updates.items():
             args += [pool_id, snapshot.versions.get(pool_id, "0"), _encode(pool)]
-        args += [tx_value, tx_ttl_s]
-        keys = [self._states, self._versions, tx_key]
+        args += [tx_value, tx_ttl_s, signature]
+        keys = [self._states, self._versions, tx_key, ledger_key]
         result = int(await self._commit(keys=keys, args=args))
         if result == 1 and updates:
             await self._redis.publish(self.price_channel, _encode(sorted(updates)))
