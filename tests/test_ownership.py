@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import asyncpg
@@ -160,3 +161,14 @@ async def test_submits_are_limited_per_client(engine_factory: object) -> None:
         )
         assert other.status_code == 202
     assert await order_count(engine) == codes.count(202) + 1
+
+
+async def test_oversized_websocket_message_closes_with_1009(engine: Engine) -> None:
+    async with asyncio.timeout(30), websockets.connect(
+        f"{engine.ws_url()}/api/orders/execute", max_size=None
+    ) as socket:
+        await socket.send("x" * (70 * 1024))
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await socket.recv()
+    assert socket.close_code == 1009
+    assert await order_count(engine) == 0
