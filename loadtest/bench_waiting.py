@@ -26,7 +26,7 @@ from functions.watcher import Watcher
 from loadtest.common import ORDER, machine, scratch_engine, scratch_services
 from shared.config import load_settings
 from shared.dex.cpmm import CpmmPool
-from shared.dex.pools import swap
+from shared.dex.pools import holding, swap
 from shared.dex.store import PoolStore
 from shared.queue import create_queue
 from shared.tokens import token_by_symbol
@@ -139,9 +139,7 @@ async def recheck_cost(orders: int, repeats: int) -> dict[str, float]:
         updates = {}
         for pool_id, pool in snapshot.pools.items():
             if pool_id.endswith("-SOL-USDC"):
-                depth = (
-                    pool.reserve_b if isinstance(pool, CpmmPool) else sum(y for _, y in pool.bins)
-                )
+                depth = holding(pool, USDC.mint)
                 updates[pool_id] = swap(pool, USDC.mint, int(depth * 0.012))[1]
         await store.commit(snapshot, updates)
         started = time.perf_counter()

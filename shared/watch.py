@@ -28,7 +28,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from shared.db import pool
-from shared.dex.pools import Pool, tokens
+from shared.dex.pools import Pool, holding, tokens
 from shared.dex.routing import NoRoute, Route, apply_route, best_route
 from shared.tokens import Token, find_token
 
@@ -258,16 +258,6 @@ def limit_triggers(
     return fired
 
 
-def pool_quote_liquidity(pool: Pool, quote_mint: str) -> int:
-    """How much of the quote token the pool holds (base units)."""
-    from shared.dex.cpmm import CpmmPool
-
-    if isinstance(pool, CpmmPool):
-        return pool.reserve_a if quote_mint == pool.mint_a else pool.reserve_b
-    index = 0 if quote_mint == pool.mint_x else 1
-    return sum(b[index] for b in pool.bins)
-
-
 def sniper_triggers(
     pools: dict[str, Pool],
     snipers: list[WaitingOrder],
@@ -285,7 +275,7 @@ def sniper_triggers(
     quote = find_token(quote_mint)
     if quote is None:
         return []
-    liquidity = pool_quote_liquidity(launch_pool, quote_mint)
+    liquidity = holding(launch_pool, quote_mint)
     if liquidity < quote.to_base_units(
         min_liquidity_ui.quantize(Decimal(1).scaleb(-quote.decimals))
     ):

@@ -15,7 +15,7 @@ import websockets
 from shared.config import Settings
 from shared.dex.activity import ARBITRAGE_THRESHOLD_BPS, arbitrage, market_tick
 from shared.dex.cpmm import CpmmPool
-from shared.dex.pools import spot_price, swap
+from shared.dex.pools import holding, spot_price, swap
 from shared.dex.store import PoolStore
 from shared.tokens import token_by_symbol
 from tests.engine import Engine, wait_terminal
@@ -35,9 +35,7 @@ async def dump_sol_on_every_sol_usdc_pool(store: PoolStore, fraction: float) -> 
         updates = {}
         for pool_id, pool in snapshot.pools.items():
             if pool_id.endswith("-SOL-USDC"):
-                depth = (
-                    pool.reserve_a if isinstance(pool, CpmmPool) else sum(x for x, _ in pool.bins)
-                )
+                depth = holding(pool, SOL.mint)
                 updates[pool_id] = swap(pool, SOL.mint, int(depth * fraction))[1]
         if await store.commit(snapshot, updates) == 1:
             return

@@ -11,8 +11,7 @@ import httpx
 import redis.asyncio as aioredis
 import websockets
 
-from shared.dex.cpmm import CpmmPool
-from shared.dex.pools import swap
+from shared.dex.pools import holding, swap
 from shared.dex.store import PoolStore
 from shared.tokens import token_by_symbol
 from tests.engine import WALLET, Engine, new_wallet, wait_terminal
@@ -34,10 +33,7 @@ async def move_sol_price(engine: Engine, fraction: float, sell_sol: bool) -> Non
                 if not pool_id.endswith("-SOL-USDC"):
                     continue
                 mint_in = SOL.mint if sell_sol else USDC.mint
-                if isinstance(pool, CpmmPool):
-                    depth = pool.reserve_a if sell_sol else pool.reserve_b
-                else:
-                    depth = sum(x if sell_sol else y for x, y in pool.bins)
+                depth = holding(pool, mint_in)
                 updates[pool_id] = swap(pool, mint_in, int(depth * fraction))[1]
             if await store.commit(snapshot, updates) == 1:
                 return

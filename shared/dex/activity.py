@@ -17,7 +17,7 @@ from fractions import Fraction
 import structlog
 
 from shared.dex.pool_maths import InsufficientLiquidity
-from shared.dex.pools import Pool, spot_price, swap, tokens
+from shared.dex.pools import Pool, holding, spot_price, swap, tokens
 from shared.dex.store import PoolStore
 
 log = structlog.get_logger(__name__)
@@ -25,16 +25,6 @@ log = structlog.get_logger(__name__)
 ARBITRAGE_THRESHOLD_BPS = 150
 # A random swap is worth between these fractions of the pool's input-side depth.
 SWAP_SIZE_RANGE = (1e-6, 3e-3)
-
-
-def _depth(pool: Pool, mint: str) -> int:
-    """How much of `mint` the pool holds (its input-side depth), base units."""
-    from shared.dex.cpmm import CpmmPool
-
-    if isinstance(pool, CpmmPool):
-        return pool.reserve_a if mint == pool.mint_a else pool.reserve_b
-    index = 0 if mint == pool.mint_x else 1
-    return sum(b[index] for b in pool.bins)
 
 
 async def random_swap(store: PoolStore, rng: random.Random) -> bool:
@@ -46,7 +36,7 @@ async def random_swap(store: PoolStore, rng: random.Random) -> bool:
     mint_in = rng.choice(tokens(pool))
     low, high = SWAP_SIZE_RANGE
     fraction = low * (high / low) ** rng.random()
-    amount = int(_depth(pool, mint_in) * fraction)
+    amount = int(holding(pool, mint_in) * fraction)
     if amount <= 0:
         return False
     try:

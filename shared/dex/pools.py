@@ -46,6 +46,14 @@ def other_mint(pool: Pool, mint: str) -> str:
     raise ValueError(f"{mint} is not in pool {pool.pool_id}")
 
 
+def holding(pool: Pool, mint: str) -> int:
+    """How much of `mint` the pool holds in its reserves or bins (base units; fees apart)."""
+    if isinstance(pool, CpmmPool):
+        return pool.reserve_a if mint == pool.mint_a else pool.reserve_b
+    index = 0 if mint == pool.mint_x else 1
+    return sum(b[index] for b in pool.bins)
+
+
 def quote(pool: Pool, mint_in: str, amount_in: int) -> SwapResult:
     """What `amount_in` base units of `mint_in` would get from the pool now (no mutation).
 
