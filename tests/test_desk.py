@@ -3,8 +3,10 @@ Playwright's download) under Playwright, against real API and worker processes.
 
 Flows: a market order placed from the ticket reaches `confirmed` on its timeline; a refused
 order shows each error next to its field; a waiting limit order is cancelled from its timeline
-(skipped until the engine accepts limit orders); the engine panel follows the engine. The
-screenshots land in test-artifacts/ (and docs/desk.png, the README's picture).
+(skipped until the engine accepts limit orders); on an engine with REQUIRE_SIGNATURES the desk's
+own keypair (WebCrypto Ed25519, kept in IndexedDB) signs submits and cancels, and without
+Ed25519 the desk still trades where signatures are not required; the engine panel follows the
+engine. The screenshots land in test-artifacts/ (and docs/desk.png, the README's picture).
 
 Skipped, saying so, only when no Chromium is installed (`apt-get install chromium`; .ci/run
 installs it).
@@ -20,8 +22,9 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, Request, async_playwright, expect
 
+from shared.auth import cancel_message, signature_is_valid
 from tests.engine import Engine, new_wallet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +43,16 @@ CHROMIUM_ARGS = [
 LAPTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 STREAM_TIMEOUT_MS = 30_000
+# A browser whose WebCrypto has no Ed25519 (as older ones): generating such a key is refused.
+NO_ED25519 = """(() => {
+  const generateKey = SubtleCrypto.prototype.generateKey;
+  SubtleCrypto.prototype.generateKey = function (algorithm, ...rest) {
+    if ((algorithm?.name ?? algorithm) === "Ed25519") {
+      return Promise.reject(new DOMException("Unrecognized algorithm name", "NotSupportedError"));
+    }
+    return generateKey.call(this, algorithm, ...rest);
+  };
+})();"""
 
 
 def find_chromium() -> str | None:
@@ -70,6 +83,14 @@ async def browser() -> AsyncIterator[Browser]:
             await browser.close()
 
 
+def is_submit(request: Any) -> bool:
+    return request.method == "POST" and request.url.endswith("/api/orders/execute")
+
+
+def is_cancel(request: Any) -> bool:
+    return request.method == "DELETE" and "/api/orders/" in request.url
+
+
 class Desk:
     """A page on the engine's desk, with the uncaught script errors it raised."""
 
@@ -98,6 +119,18 @@ class Desk:
     def card(self, index: int = 0) -> Any:
         return self.page.locator(".order-card").nth(index)
 
+    async def place_order(self, amount: str) -> tuple[str, Request]:
+        """Place from the ticket as it stands; the order's id and the submit request."""
+        async with self.page.expect_response(lambda r: is_submit(r.request)) as answer:
+            await self.page.get_by_label("You pay", exact=True).fill(amount)
+            await self.page.locator("#submit").click()
+        response = await answer.value
+        assert response.status == 202, await response.text()
+        return (await response.json())["orderId"], response.request
+
+    def card_of(self, order_id: str) -> Any:
+        return self.page.locator(f".order-card[data-order-id='{order_id}']")
+
     async def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         async with httpx.AsyncClient(base_url=self.engine.url, timeout=10) as client:
             return await client.request(method, path, **kwargs)
@@ -105,12 +138,20 @@ class Desk:
 
 @pytest.fixture
 async def open_desk(browser: Browser) -> AsyncIterator[Any]:
-    """`await open_desk(engine, viewport=LAPTOP)`: a fresh browser context on the engine's desk."""
+    """`await open_desk(engine, viewport=LAPTOP)`: a fresh browser context on the engine's desk
+    (`init_script`: run in the page before the desk's own scripts)."""
     contexts, desks = [], []
 
-    async def opener(engine: Engine, viewport: dict[str, int] = LAPTOP, **options: Any) -> Desk:
+    async def opener(
+        engine: Engine,
+        viewport: dict[str, int] = LAPTOP,
+        init_script: str | None = None,
+        **options: Any,
+    ) -> Desk:
         context = await browser.new_context(viewport=viewport, locale="en-US", **options)
         contexts.append(context)
+        if init_script:
+            await context.add_init_script(init_script)
         desk = Desk(await context.new_page(), engine)
         desks.append(desk)
         return await desk.open()
@@ -280,6 +321,87 @@ async def test_waiting_limit_order_is_cancelled_from_its_timeline(
     await expect(cancel).to_be_hidden()
     order_id = await card.get_attribute("data-order-id")
     assert (await desk.api("GET", f"/api/orders/{order_id}")).json()["status"] == "cancelled"
+
+
+async def test_desk_signs_submits_and_cancels_when_the_engine_requires_it(
+    engine_factory: Any, open_desk: Any
+) -> None:
+    engine: Engine = await engine_factory(REQUIRE_SIGNATURES="true")
+    async with httpx.AsyncClient(timeout=10) as client:  # this engine does refuse unsigned orders
+        assert (await engine.submit(client, walletAddress=new_wallet())).status_code == 401
+    desk: Desk = await open_desk(engine)
+    page = desk.page
+    wallet = await desk.wallet()
+    await expect(page.locator(".wallet")).to_have_attribute("data-signing", "true")
+    await expect(page.locator("#wallet-note")).to_be_hidden()
+
+    # A market order: the body sent is the body signed, by the key of the address shown.
+    order_id, request = await desk.place_order("1.5")
+    signature = (await request.all_headers())["x-wallet-signature"]
+    assert signature_is_valid(wallet, request.post_data_buffer or b"", signature)
+    card = desk.card_of(order_id)
+    await expect(card).to_have_attribute("data-status", "confirmed", timeout=STREAM_TIMEOUT_MS)
+    assert (await desk.api("GET", f"/api/orders/{order_id}")).json()["walletAddress"] == wallet
+
+    # A limit order far above the market waits; its timeline cancels it, signing cancel:<id>.
+    await page.get_by_role("radio", name="Limit").check()
+    await page.get_by_label("Limit price").fill("100000")
+    order_id, _ = await desk.place_order("0.25")
+    card = desk.card_of(order_id)
+    await expect(card).to_have_attribute("data-status", "waiting", timeout=STREAM_TIMEOUT_MS)
+    async with page.expect_request(is_cancel) as cancelled:
+        await card.get_by_role("button", name="Cancel order").click()
+    headers = await (await cancelled.value).all_headers()
+    assert headers["x-wallet-address"] == wallet
+    assert signature_is_valid(wallet, cancel_message(order_id), headers["x-wallet-signature"])
+    await expect(card).to_have_attribute("data-status", "cancelled", timeout=STREAM_TIMEOUT_MS)
+    await expect(card.locator(".card-msg")).to_have_text("Cancelled.")
+    assert (await desk.api("GET", f"/api/orders/{order_id}")).json()["status"] == "cancelled"
+
+    # The keypair survives a reload (the timelines too, newest on top); "New wallet" makes
+    # another keypair, which signs as well.
+    await page.reload()
+    await expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    assert await desk.wallet() == wallet
+    await expect(desk.card()).to_have_attribute("data-order-id", order_id)
+    await page.get_by_role("button", name="New wallet").click()
+    await expect(page.locator("#wallet")).not_to_have_value(wallet)
+    renewed = await desk.wallet()
+    await page.get_by_role("radio", name="Market").check()
+    order_id, _ = await desk.place_order("0.5")
+    card = desk.card_of(order_id)
+    await expect(card).to_have_attribute("data-status", "confirmed", timeout=STREAM_TIMEOUT_MS)
+    assert (await desk.api("GET", f"/api/orders/{order_id}")).json()["walletAddress"] == renewed
+
+    # A typed address whose key this browser lacks is watched: its orders go unsigned (refused).
+    await page.locator("#wallet").fill(new_wallet())
+    await page.locator("#wallet").press("Enter")
+    await expect(page.locator(".wallet")).to_have_attribute("data-signing", "false")
+    await expect(page.locator("#wallet-note")).to_contain_text("no key for this wallet")
+    await desk.place("0.5")
+    await expect(page.locator("#ticket-error")).to_contain_text("requires a wallet signature")
+    await page.get_by_role("button", name="Use this browser's wallet").click()
+    await expect(page.locator("#wallet")).to_have_value(renewed)
+    await expect(page.locator("#wallet-note")).to_be_hidden()
+
+
+async def test_desk_without_ed25519_still_trades_where_signatures_are_optional(
+    engine: Engine, open_desk: Any
+) -> None:
+    desk: Desk = await open_desk(engine, init_script=NO_ED25519)
+    page = desk.page
+    await expect(page.locator(".wallet")).to_have_attribute("data-signing", "false")
+    await expect(page.locator("#wallet-note")).to_contain_text("no Ed25519")
+    order_id, request = await desk.place_order("1.5")
+    assert "x-wallet-signature" not in await request.all_headers()
+    card = desk.card_of(order_id)
+    await expect(card).to_have_attribute("data-status", "confirmed", timeout=STREAM_TIMEOUT_MS)
+    order = (await desk.api("GET", f"/api/orders/{order_id}")).json()
+    assert order["walletAddress"] == await desk.wallet()
+    # "New wallet" still makes a fresh (bare) address.
+    before = await desk.wallet()
+    await page.get_by_role("button", name="New wallet").click()
+    await expect(page.locator("#wallet")).not_to_have_value(before)
 
 
 async def test_engine_panel_follows_the_engine(engine_factory: Any, open_desk: Any) -> None:

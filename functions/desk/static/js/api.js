@@ -1,9 +1,13 @@
 // fetch() wrapper: every answer becomes {ok, status, data, headers}; a network failure is status 0.
 
+/**
+ * `body`: a value, sent as JSON; or bytes (a Uint8Array), sent exactly as they are: a body
+ * serialised once and signed must reach the engine byte for byte.
+ */
 export async function api(path, { method = "GET", body, headers = {}, signal } = {}) {
   const init = { method, headers: { accept: "application/json", ...headers }, signal };
   if (body !== undefined) {
-    init.body = JSON.stringify(body);
+    init.body = body instanceof Uint8Array ? body : JSON.stringify(body);
     init.headers["content-type"] = "application/json";
   }
   let response;

@@ -42,7 +42,7 @@ export function isAddress(text) {
   return bytes !== null && bytes.length === 32;
 }
 
-/** A fresh wallet address: 32 random bytes, base58-encoded. */
+/** A bare address, 32 random bytes in base58, with no key: the wallet when this browser cannot sign. */
 export function randomAddress() {
   return encode(crypto.getRandomValues(new Uint8Array(32)));
 }

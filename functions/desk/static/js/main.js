@@ -1,24 +1,50 @@
 // The desk: wires the wallet, the ticket, the timelines, the history and the engine panel.
 
-import { isAddress, randomAddress } from "./base58.js";
-import { $ } from "./dom.js";
+import { isAddress } from "./base58.js";
+import { $, fill, h } from "./dom.js";
 import { startHealth, startMetrics, startPools } from "./engine.js";
 import { History } from "./history.js";
 import { initTicket } from "./ticket.js";
 import { isOrderId, Timelines } from "./timeline.js";
 import { loadTokens } from "./tokens.js";
+import { openWallet } from "./wallet.js";
 
-const WALLET_KEY = "desk.wallet";
+const WALLET_KEY = "desk.wallet"; // the address shown: this browser's key's, or one being watched
 
-function initWallet(onChange) {
+/**
+ * The wallet field. It shows this browser's keypair's address (see wallet.js); any other address
+ * may be typed to watch that wallet's history, and orders placed under it go unsigned.
+ */
+async function initWallet(onChange) {
+  const keys = await openWallet();
   const input = $("#wallet");
   const error = $("#wallet-error");
+  const note = $("#wallet-note");
   let stored = null;
   try { stored = localStorage.getItem(WALLET_KEY); } catch { /* private mode */ }
-  input.value = isAddress(stored) ? stored : randomAddress();
-  let current = input.value;
+  // A keypair made just now replaces whatever address was shown before (it had no key here).
+  let current = keys.canSign && keys.fresh ? keys.address : isAddress(stored) ? stored : keys.address;
+  input.value = current;
   const save = () => { try { localStorage.setItem(WALLET_KEY, current); } catch { /* private mode */ } };
   save();
+
+  const whyUnsigned = (address) => {
+    if (!keys.canSign) return keys.note;
+    if (address !== keys.address) return "This browser holds no key for this wallet, so its orders go unsigned: an engine that requires signatures refuses them.";
+    return "Signing with this browser's key failed.";
+  };
+
+  const showState = () => {
+    const signing = keys.canSign && current === keys.address;
+    input.closest(".wallet").dataset.signing = String(signing);
+    input.title = signing ? "Orders and cancels are signed with this wallet's Ed25519 key, kept in this browser" : "";
+    const text = signing ? keys.note : whyUnsigned(current); // keys.note here: the key is not saved
+    const back = keys.canSign && !signing
+      ? h("button", { type: "button", class: "link", onclick: () => { input.value = keys.address; commit(); } }, "Use this browser's wallet")
+      : null;
+    fill(note, text, back ? " " : null, back);
+    note.hidden = !text;
+  };
 
   const commit = () => {
     const value = input.value.trim();
@@ -33,25 +59,41 @@ function initWallet(onChange) {
     input.removeAttribute("aria-invalid");
     current = value;
     save();
+    showState();
     onChange();
   };
   input.addEventListener("change", commit);
   input.addEventListener("keydown", (event) => { if (event.key === "Enter") commit(); });
-  $("#wallet-new").addEventListener("click", () => {
-    input.value = randomAddress();
-    commit();
+  const renew = $("#wallet-new");
+  renew.addEventListener("click", async () => {
+    renew.disabled = true; // one new keypair per click
+    try {
+      input.value = await keys.renew();
+      commit();
+      showState(); // the same address typed back (no change) still refreshes the note
+    } finally {
+      renew.disabled = false;
+    }
   });
-  // The ticket sends what is typed (the engine judges it); history uses the last valid one.
-  return { typed: () => input.value.trim(), valid: () => current };
+  showState();
+  return {
+    // The ticket sends what is typed (the engine judges it); history uses the last valid one.
+    typed: () => input.value.trim(),
+    valid: () => current,
+    /** base58 signature of `bytes` by `address`'s key, or null when this browser cannot sign for it. */
+    sign: (address, bytes) => keys.sign(address, bytes),
+    whyUnsigned,
+  };
 }
 
 async function main() {
   let history = null;
-  const wallet = initWallet(() => history?.reset());
+  const wallet = await initWallet(() => history?.reset());
   await loadTokens();
 
   const timelines = new Timelines($("#timelines"), {
     getWallet: wallet.valid,
+    signer: wallet,
     empty: $("#orders-empty"),
     onTerminal: () => history?.refreshSoon(),
   });
@@ -62,6 +104,7 @@ async function main() {
 
   initTicket({
     getWallet: wallet.typed,
+    signer: wallet,
     onSubmitted: ({ orderId, order }) => {
       const expiresAt = order.expiresInSeconds > 0 ? new Date(Date.now() + order.expiresInSeconds * 1000).toISOString() : undefined;
       timelines.track(orderId, { ...order, expiresAt });
@@ -93,7 +136,7 @@ async function main() {
   startMetrics();
   startPools();
   startHealth();
-  window.desk = { timelines, history }; // a handle for the console (and the browser tests)
+  window.desk = { timelines, history, wallet }; // a handle for the console (and the browser tests)
   document.body.dataset.ready = "true";
 }
 

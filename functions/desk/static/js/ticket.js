@@ -22,7 +22,7 @@ const FIELD_INPUTS = {
 const QUOTE_DEBOUNCE_MS = 300;
 const QUOTE_REFRESH_MS = 8000;
 
-export function initTicket({ getWallet, onSubmitted }) {
+export function initTicket({ getWallet, signer, onSubmitted }) {
   const form = $("#ticket-form");
   const inputs = {
     tokenIn: $("#tokenIn"),
@@ -147,13 +147,20 @@ export function initTicket({ getWallet, onSubmitted }) {
     submitButton.disabled = true;
     status.textContent = "Submitting…";
     try {
-      const result = await api("/api/orders/execute", { method: "POST", body: order });
+      // Serialised once: the signature covers exactly the bytes that are sent.
+      const bytes = new TextEncoder().encode(JSON.stringify(order));
+      const signature = await signer.sign(order.walletAddress, bytes);
+      const headers = signature ? { "X-Wallet-Signature": signature } : {};
+      const result = await api("/api/orders/execute", { method: "POST", body: bytes, headers });
       if (result.status === 202 && result.data?.orderId) {
         status.textContent = `Accepted: order ${result.data.orderId.slice(0, 8)}…`;
         onSubmitted({ orderId: result.data.orderId, order });
       } else if (result.status === 400 || result.status === 422) {
         status.textContent = "";
         showErrors(result.data?.details, result.data?.message);
+      } else if (result.status === 401 && !signature) {
+        status.textContent = "";
+        showErrors([], `The engine requires a wallet signature. ${signer.whyUnsigned(order.walletAddress)}`);
       } else {
         status.textContent = "";
         const retry = result.headers.get("retry-after");

@@ -26,9 +26,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isOrderId = (text) => UUID.test(text);
 
 export class Timelines {
-  constructor(list, { getWallet, onTerminal, empty }) {
+  constructor(list, { getWallet, signer, onTerminal, empty }) {
     this.list = list;
     this.getWallet = getWallet;
+    this.signer = signer;
     this.onTerminal = onTerminal ?? (() => {});
     this.empty = empty;
     this.cards = new Map();
@@ -65,7 +66,8 @@ export class Timelines {
 
   changed() {
     this.empty.hidden = this.cards.size > 0;
-    const saved = [...this.cards.values()].reverse().slice(-KEEP).map((c) => ({ id: c.id, info: c.info }));
+    // Oldest first (the order they were followed in), the KEEP newest: restore() prepends each.
+    const saved = [...this.cards.values()].slice(-KEEP).map((c) => ({ id: c.id, info: c.info }));
     try { localStorage.setItem(STORE_KEY, JSON.stringify(saved)); } catch { /* private mode */ }
   }
 
@@ -242,12 +244,17 @@ class OrderCard {
     this.cancelButton.disabled = true;
     this.message.textContent = "Cancelling…";
     const wallet = this.info.walletAddress ?? this.owner.getWallet();
-    const result = await api(`/api/orders/${this.id}`, { method: "DELETE", headers: { "X-Wallet-Address": wallet } });
+    // The engine checks the wallet's signature of `cancel:<orderId>` (the id as it prints it).
+    const signature = await this.owner.signer.sign(wallet, new TextEncoder().encode(`cancel:${this.id}`));
+    const headers = { "X-Wallet-Address": wallet, ...(signature ? { "X-Wallet-Signature": signature } : {}) };
+    const result = await api(`/api/orders/${this.id}`, { method: "DELETE", headers });
     if (result.ok) {
       this.message.textContent = "Cancelled.";
       for (const event of result.data?.events ?? []) this.add(event);
     } else if (isMissingRoute(result)) {
       this.message.textContent = "Cancelling is not available on this engine yet.";
+    } else if (result.status === 401 && !signature) {
+      this.message.textContent = `Cancel refused: the engine requires a wallet signature. ${this.owner.signer.whyUnsigned(wallet)}`;
     } else if (result.status === 409) {
       this.message.textContent = `Too late to cancel: ${result.data?.message ?? "the order is executing"}.`;
     } else {
