@@ -27,6 +27,7 @@ from functions.queue_metrics import get_queue_metrics
 from functions.sim_launch import sim_launch
 from functions.submit_order import submit_order, submit_order_ws
 from functions.tokens import list_tokens
+from functions.ws import close_streams_on_shutdown
 from shared.config import Settings
 from shared.db import close_database, open_database
 from shared.dex.store import PoolStore
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> Litestar:
                     redis, settings.redis_namespace, settings.submit_rate_limit_per_minute
                 ),
             )
+            close_streams_on_shutdown()  # SIGTERM: WebSockets close with 1001, then uvicorn stops
             yield
         finally:
             await stop_reporting()

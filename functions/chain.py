@@ -20,8 +20,7 @@ from litestar.params import Parameter
 
 from functions.deps import ApiState
 from shared.dex.chain import TxStatus, order_transactions
-from shared.errors import InvalidRequest
-from shared.schemas import ErrorBody, FieldError, Wire
+from shared.schemas import ErrorBody, Wire
 
 
 class ChainTransaction(Wire):
@@ -42,22 +41,15 @@ class ChainTransactions(Wire):
     description="`settled`, `slippage` (reverted, nothing moved) or `dead` (dropped before "
     "landing), oldest first; an order the chain never saw has an empty list. `amountOut` in "
     "base units of the output token.",
-    responses={400: ResponseSpec(ErrorBody)},
+    responses={400: ResponseSpec(ErrorBody), 503: ResponseSpec(ErrorBody)},
 )
 async def chain_transactions(
     state_: ApiState,
-    order_id: Annotated[str, Parameter(query="orderId", description="the order's UUID")],
+    order_id: Annotated[uuid.UUID, Parameter(query="orderId", description="the order's id")],
 ) -> ChainTransactions:
-    try:
-        parsed = uuid.UUID(order_id)
-    except ValueError:
-        raise InvalidRequest(
-            [FieldError(field="orderId", message="must be a UUID")],
-            f"malformed order id {order_id[:60]!r}",
-        ) from None
-    records = await order_transactions(state_.redis, state_.settings.redis_namespace, str(parsed))
+    records = await order_transactions(state_.redis, state_.settings.redis_namespace, str(order_id))
     return ChainTransactions(
-        order_id=str(parsed),
+        order_id=str(order_id),
         transactions=[
             ChainTransaction(
                 signature=signature,

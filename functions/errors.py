@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import (
@@ -9,7 +10,13 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
-from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.errors import InvalidRequest, OrderFailure, describe_decode_error
 from shared.intake import IdempotencyKeyReused
@@ -84,7 +91,45 @@ def _on_http(_: Request, exc: HTTPException) -> Response[ErrorBody]:
     )
 
 
+# An outage, not a bug: the server cannot be reached, went away mid-call, is starting or
+# stopping, or did not answer in time (asyncpg's command_timeout, a connect timeout).
+RETRY_AFTER_S = 5
+_POSTGRES_DOWN = (
+    asyncpg.PostgresConnectionError,  # the connection failed or was lost mid-call
+    asyncpg.exceptions.OperatorInterventionError,  # starting up, shutting down, crashed
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+_REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+
+
+def unavailable_part(exc: BaseException) -> str | None:
+    """Which server is unreachable when `exc` means an outage the client should retry
+    ("PostgreSQL", "Redis"), else None (a bug). The one place that tells outages from bugs."""
+    if isinstance(exc, _REDIS_DOWN):
+        return "Redis"
+    if isinstance(exc, _POSTGRES_DOWN):
+        return "PostgreSQL"
+    if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
+        return "PostgreSQL"  # "connection is closed", "pool is closed"
+    if isinstance(exc, OSError | TimeoutError):  # refused, reset, unreachable; timed out
+        return "PostgreSQL"  # redis-py wraps its socket errors in its own: these are asyncpg's
+    return None
+
+
+def unavailable_response(part: str) -> Response[ErrorBody]:
+    return error_response(
+        HTTP_503_SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+        f"{part} is unavailable; retry in a few seconds",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 def _on_crash(request: Request, exc: Exception) -> Response[ErrorBody]:
+    part = unavailable_part(exc)
+    if part is not None:
+        log.warning("backing service unavailable", path=request.url.path, error=repr(exc))
+        return unavailable_response(part)
     log.exception("unhandled error", path=request.url.path, exc_info=exc)
     return error_response(
         HTTP_500_INTERNAL_SERVER_ERROR,

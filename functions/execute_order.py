@@ -48,7 +48,10 @@ async def heartbeat(job: Job, every_s: float) -> AsyncIterator[None]:
     async def beat() -> None:
         while True:
             await asyncio.sleep(every_s)
-            await job.update()
+            try:
+                await job.update()
+            except Exception as exc:  # Redis away for a moment: keep beating once it is back
+                log.warning("heartbeat failed", error=repr(exc))
 
     task = asyncio.create_task(beat())
     try:

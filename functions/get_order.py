@@ -37,7 +37,11 @@ def parse_order_id(raw: str) -> uuid.UUID:
 @get(
     "/api/orders/{order_id:str}",
     summary="An order with its timeline",
-    responses={400: ResponseSpec(ErrorBody), 404: ResponseSpec(ErrorBody)},
+    responses={
+        400: ResponseSpec(ErrorBody),
+        404: ResponseSpec(ErrorBody),
+        503: ResponseSpec(ErrorBody),
+    },
 )
 async def get_order_by_id(order_id: str, state_: ApiState) -> OrderView:
     return await order_with_timeline(parse_order_id(order_id))
@@ -74,6 +78,7 @@ async def order_with_timeline(order_id: uuid.UUID) -> OrderView:
         403: ResponseSpec(ErrorBody),
         404: ResponseSpec(ErrorBody),
         409: ResponseSpec(ErrorBody),
+        503: ResponseSpec(ErrorBody),
     },
 )
 async def cancel_order_by_id(

@@ -27,7 +27,7 @@ async def list_pools(state_: ApiState) -> list[dict[str, Any]]:
 @get(
     "/api/quote",
     summary="The best route for a swap, without executing it (Jupiter's quote shape)",
-    responses={400: ResponseSpec(ErrorBody)},
+    responses={400: ResponseSpec(ErrorBody), 503: ResponseSpec(ErrorBody)},
 )
 async def get_quote(
     state_: ApiState,

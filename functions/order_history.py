@@ -19,7 +19,7 @@ STATUSES = get_args(OrderStatus)
 @get(
     "/api/orders/history/{wallet_address:str}",
     summary="A wallet's orders, newest first",
-    responses={400: ResponseSpec(ErrorBody)},
+    responses={400: ResponseSpec(ErrorBody), 503: ResponseSpec(ErrorBody)},
 )
 async def wallet_history(
     wallet_address: str,

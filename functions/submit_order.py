@@ -126,6 +126,7 @@ def ws_base_url(state: ApiState, request: Request | WebSocket) -> str:
         413: ResponseSpec(ErrorBody),
         422: ResponseSpec(ErrorBody),
         429: ResponseSpec(ErrorBody),
+        503: ResponseSpec(ErrorBody),
     },
 )
 async def submit_order(

@@ -2,32 +2,71 @@
 
 Litestar notices a disconnect only while someone receives, so the events are sent from a
 background task while this coroutine keeps receiving; whichever ends first ends the other.
+
+Close codes: 1000 after the terminal event; 1001 when this API process shuts down (SIGTERM);
+1013 (try again later) when PostgreSQL or Redis is unreachable; 1011 on any other server
+error; 4400 malformed query, 4404 unknown order. After 1001, 1011 or 1013 the client
+reconnects with `afterSeq` = the last seq it got and misses nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import threading
 import uuid
+from typing import Any
 
+import structlog
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 
+from functions.errors import unavailable_part
 from shared.events import EventHub
 from shared.streaming import UnknownOrder, follow_order
 from shared.telemetry import track_websocket
 
+log = structlog.get_logger(__name__)
+
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
+CLOSE_SERVER_ERROR = 1011
+CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNKNOWN_ORDER = 4404
+
+GOING_AWAY_WAIT_S = 1.0  # how long SIGTERM waits for the streams' 1001 closes to go out
+
+
+class _Shutdown:
+    """This process's shutdown as its streams see it; made in the app's event loop."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.idle = asyncio.Event()  # no stream open
+        self.idle.set()
+        self.open = 0
+
+    def opened(self) -> None:
+        self.open += 1
+        self.idle.clear()
+
+    def closed(self) -> None:
+        self.open -= 1
+        if not self.open:
+            self.idle.set()
+
+
+_shutdown: _Shutdown | None = None  # set by close_streams_on_shutdown
 
 
 @track_websocket
 async def stream_order(
     socket: WebSocket, hub: EventHub, order_id: uuid.UUID, after_seq: int
 ) -> None:
-    """Send the events, then close 1000 after the terminal one (4404 for an unknown order)."""
+    """Send the events, then close 1000 after the terminal one (4404 for an unknown order,
+    1001 on shutdown, 1013 or 1011 when the stream cannot go on)."""
 
     async def send_all() -> tuple[int, str]:
         try:
@@ -35,19 +74,79 @@ async def stream_order(
                 await socket.send_data(message.decode(), mode="text")
         except UnknownOrder:
             return CLOSE_UNKNOWN_ORDER, f"unknown order {order_id}"
+        except WebSocketDisconnect:
+            raise
+        except Exception as exc:
+            part = unavailable_part(exc)
+            if part is not None:
+                log.warning("stream interrupted", order_id=str(order_id), error=repr(exc))
+                return CLOSE_TRY_AGAIN_LATER, f"{part} is unavailable; reconnect with afterSeq"
+            log.exception("stream failed", order_id=str(order_id))
+            return CLOSE_SERVER_ERROR, "the stream failed; reconnect with afterSeq"
         return CLOSE_NORMAL, "terminal status reached"
 
-    sender = asyncio.create_task(send_all())
-    receiver = asyncio.create_task(_drain(socket))
-    done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (sender, receiver):
-        if task not in done:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
-                await task
-    if sender in done and not sender.cancelled():
-        code, reason = sender.result()
-        await close(socket, code, reason)
+    shutdown = _shutdown or _Shutdown()
+    if shutdown.started.is_set():
+        await close(socket, CLOSE_GOING_AWAY, "the server is shutting down")
+        return
+    shutdown.opened()
+    try:
+        sender = asyncio.create_task(send_all())
+        receiver = asyncio.create_task(_drain(socket))
+        going_away = asyncio.create_task(shutdown.started.wait())
+        done, _ = await asyncio.wait(
+            {sender, receiver, going_away}, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in (sender, receiver, going_away):
+            if task not in done:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+                    await task
+        if sender in done and not sender.cancelled() and sender.exception() is None:
+            code, reason = sender.result()
+            await close(socket, code, reason)
+        elif going_away in done:
+            await close(socket, CLOSE_GOING_AWAY, "the server is shutting down")
+    finally:
+        shutdown.closed()
+
+
+def close_streams_on_shutdown() -> None:
+    """Make SIGTERM/SIGINT close every open stream with 1001 before the server's own shutdown
+    (uvicorn would close them with 1012), then hand the signal on to the server's handler.
+    Call from the app's startup, in the process's main thread (elsewhere it does nothing)."""
+    global _shutdown
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    shutdown = _shutdown = _Shutdown()
+
+    async def going_away(previous: Any, sig: int, frame: Any) -> None:
+        shutdown.started.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(shutdown.idle.wait(), GOING_AWAY_WAIT_S)
+        previous(sig, frame)
+
+    def start(previous: Any, sig: int, frame: Any) -> None:
+        task = loop.create_task(going_away(previous, sig, frame))
+        _tasks.add(task)
+        task.add_done_callback(_tasks.discard)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+        if not callable(previous):
+            continue
+
+        def on_signal(sig: int, frame: Any, previous: Any = previous) -> None:
+            if shutdown.started.is_set():  # a second signal: no more waiting
+                previous(sig, frame)
+            else:  # a signal handler may interrupt the loop anywhere: hand over, and wake it
+                loop.call_soon_threadsafe(start, previous, sig, frame)
+
+        signal.signal(signum, on_signal)
+
+
+_tasks: set[asyncio.Task[None]] = set()  # strong references to the going-away tasks
 
 
 async def _drain(socket: WebSocket) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -21,9 +22,21 @@ from shared.config import Settings, SettingsError, load_settings
 from shared.logs import configure_logging
 
 
+def _raise_open_file_limit() -> None:
+    """Every WebSocket is an open file: take the hard limit, not the usual soft 1024."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 1_048_576 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def _run_api(settings: Settings) -> None:
     import uvicorn
 
+    _raise_open_file_limit()
     uvicorn.run(
         "functions.api:app_from_env",
         factory=True,

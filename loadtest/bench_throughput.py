@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import itertools
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -48,7 +49,27 @@ class _Event(msgspec.Struct):
 
 
 _decode_event = msgspec.json.Decoder(_Event).decode
-_ORDER_BODY = msgspec.json.encode(ORDER)
+# Both directions in turn (1.5 SOL -> USDC, 222 USDC -> SOL), so that thousands of orders leave
+# the pools where they were and no order fails its slippage check on a drained pool. With
+# --pairs N the orders go round N pairs (different pools), both ways.
+PAIRS = [
+    (("SOL", "USDC", "1.5"), ("USDC", "SOL", "222")),
+    (("SOL", "USDT", "1.5"), ("USDT", "SOL", "222")),
+    (("SOL", "JUP", "0.5"), ("JUP", "SOL", "100")),
+    (("SOL", "RAY", "0.5"), ("RAY", "SOL", "30")),
+]
+
+
+def order_bodies(pairs: int) -> Iterator[bytes]:
+    bodies = [
+        msgspec.json.encode({**ORDER, "tokenIn": a, "tokenOut": b, "amountIn": amount})
+        for there, back in PAIRS[:pairs]
+        for a, b, amount in (there, back)
+    ]
+    return itertools.cycle(bodies)
+
+
+_ORDER_BODIES = order_bodies(1)
 _HEADERS = {"content-type": "application/json"}
 
 
@@ -98,7 +119,7 @@ class Driver:
             results.send_lag_ms.append((sent - scheduled) * 1000)
         try:
             async with self.session.post(
-                f"{url}/api/orders/execute", data=_ORDER_BODY, headers=_HEADERS
+                f"{url}/api/orders/execute", data=next(_ORDER_BODIES), headers=_HEADERS
             ) as response:
                 body = await response.read()
                 answered = time.perf_counter()
@@ -142,16 +163,21 @@ class Driver:
         results.outcomes[key] = results.outcomes.get(key, 0) + 1
 
 
-async def wait_all_terminal(database_url: str, count: int, timeout_s: float = 600) -> None:
-    """Without streams: poll PostgreSQL (one count every 100 ms) until every order is done."""
+async def wait_all_terminal(
+    database_url: str, order_ids: list[str], timeout_s: float = 600
+) -> None:
+    """Without streams: poll PostgreSQL (one count every 100 ms) until these orders are done."""
     conn = await asyncpg.connect(database_url)
     try:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             done = await conn.fetchval(
-                "SELECT count(*) FROM orders WHERE status = ANY($1::text[])", list(TERMINAL)
+                """SELECT count(*) FROM orders
+                   WHERE status = ANY($1::text[]) AND id = ANY($2::uuid[])""",
+                list(TERMINAL),
+                order_ids,
             )
-            if done >= count:
+            if done >= len(order_ids):
                 return
             await asyncio.sleep(0.1)
         raise TimeoutError(f"orders still unfinished after {timeout_s} s")
@@ -166,6 +192,7 @@ async def stored_figures(database_url: str, order_ids: list[str]) -> asyncpg.Rec
         return await conn.fetchrow(
             """SELECT count(*) FILTER (WHERE o.status = 'confirmed') AS confirmed,
                       count(*) AS total,
+                      count(*) FILTER (WHERE o.attempt > 1) AS retried,
                       extract(epoch FROM min(o.created_at)) AS first_created,
                       extract(epoch FROM max(o.updated_at)) AS last_updated,
                       extract(epoch FROM max(o.updated_at) - min(e.created_at)) AS worker_span_s
@@ -177,6 +204,77 @@ async def stored_figures(database_url: str, order_ids: list[str]) -> asyncpg.Rec
         await conn.close()
 
 
+async def failure_codes(database_url: str, order_ids: list[str]) -> dict[str, int]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            """SELECT failure_code, count(*) AS n FROM orders
+               WHERE id = ANY($1::uuid[]) AND status = 'failed' GROUP BY failure_code""",
+            order_ids,
+        )
+    finally:
+        await conn.close()
+    return {row["failure_code"]: row["n"] for row in rows}
+
+
+Histograms = dict[tuple[str, str], dict[str, float]]  # (family, stage) -> le|sum|count -> value
+
+
+async def scrape_stages(session: aiohttp.ClientSession, url: str) -> Histograms:
+    """The engine's stage histograms from GET /metrics (every process's figures)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with session.get(f"{url}/metrics") as response:
+        text = await response.text()
+    found: Histograms = {}
+    for family in text_string_to_metric_families(text):
+        if family.name not in ("order_engine_stage_seconds", "order_engine_order_seconds"):
+            continue
+        for sample in family.samples:
+            label = sample.labels.get("stage") or sample.labels.get("outcome", "")
+            into = found.setdefault((family.name, label), {})
+            if sample.name.endswith("_bucket"):
+                into[sample.labels["le"]] = sample.value
+            else:
+                into[sample.name.rsplit("_", 1)[1]] = sample.value
+    return found
+
+
+def stage_lines(before: Histograms, after: Histograms) -> list[str]:
+    """Mean and bucket-bound p50/p99 of each stage over the phase (from histogram deltas)."""
+    lines = []
+    names = {"order_engine_order_seconds": "accepted -> confirmed"}
+    for key, values in after.items():
+        family, label = key
+        if family == "order_engine_order_seconds" and label != "confirmed":
+            continue
+        start = before.get(key, {})
+        count = values.get("count", 0) - start.get("count", 0)
+        if count <= 0:
+            continue
+        mean = (values.get("sum", 0) - start.get("sum", 0)) / count
+        bounds = sorted(
+            (float(le), values[le] - start.get(le, 0))
+            for le in values
+            if le[0].isdigit() or le == "+Inf"
+        )
+
+        def bound(
+            q: float, bounds: list[tuple[float, float]] = bounds, count: float = count
+        ) -> str:
+            for le, cumulative in bounds:
+                if cumulative >= q * count:
+                    return f"<= {le * 1000:g} ms" if le != float("inf") else "> 120 s"
+            return "?"
+
+        name = names.get(family, label)
+        lines.append(
+            f"  {name:24s} mean {mean * 1000:8.1f} ms, p50 {bound(0.5)}, p99 {bound(0.99)}"
+            f"  ({count:.0f} observed)"
+        )
+    return lines
+
+
 @dataclass
 class Phase:
     title: str
@@ -185,6 +283,8 @@ class Phase:
     results: Results
     cpu: dict[str, float]
     stored: asyncpg.Record
+    stages: list[str]
+    failures: dict[str, int]
 
 
 async def run_phase(
@@ -198,6 +298,7 @@ async def run_phase(
     rate: float | None = None,
 ) -> Phase:
     results = Results()
+    stages_before = await scrape_stages(driver.session, driver.urls[0])
     before: Reading = await watch.read()
     started = time.perf_counter()
     if rate is not None:  # open loop at a fixed rate
@@ -218,13 +319,16 @@ async def run_phase(
 
         await asyncio.gather(*(one() for _ in range(orders)))
     if not driver.ws:
-        await wait_all_terminal(engine.database_url, len(results.order_ids))
+        await wait_all_terminal(engine.database_url, results.order_ids)
     wall_s = time.perf_counter() - started
     after = await watch.read()
     stored = await stored_figures(engine.database_url, results.order_ids)
     if not driver.ws:
         results.last_terminal_wall = float(stored["last_updated"])
-    return Phase(title, orders, wall_s, results, cpu_used(before, after), stored)
+    await asyncio.sleep(1.2)  # workers report their figures once a second
+    stages = stage_lines(stages_before, await scrape_stages(driver.session, driver.urls[0]))
+    failures = await failure_codes(engine.database_url, results.order_ids)
+    return Phase(title, orders, wall_s, results, cpu_used(before, after), stored, stages, failures)
 
 
 def report(phase: Phase, *, rate: float | None) -> None:
@@ -236,6 +340,8 @@ def report(phase: Phase, *, rate: float | None) -> None:
         f"orders: {stored['total']} accepted, {confirmed} confirmed"
         + (f", stream outcomes {r.outcomes}" if r.outcomes else "")
         + (f", {len(r.errors)} errors (first: {r.errors[0]})" if r.errors else "")
+        + f"; {stored['retried']} needed more than one attempt"
+        + (f"; failures by code {phase.failures}" if phase.failures else "")
     )
     print(
         f"confirmed orders per second: {confirmed / span:.0f}  "
@@ -260,6 +366,10 @@ def report(phase: Phase, *, rate: float | None) -> None:
             f"p50 {pct(r.delivery_ms, 0.5):.1f} ms, p99 {pct(r.delivery_ms, 0.99):.1f} ms, "
             f"max {max(r.delivery_ms):.1f} ms"
         )
+    if phase.stages:
+        print("stages, worker side (GET /metrics histograms; p50/p99 as bucket bounds):")
+        for line in phase.stages:
+            print(line)
     orders = max(1, stored["total"])
     total = sum(phase.cpu.values())
     print(f"CPU per order ({orders} orders, {phase.wall_s:.2f} s wall):")
@@ -275,6 +385,8 @@ def report(phase: Phase, *, rate: float | None) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
+    global _ORDER_BODIES
+    _ORDER_BODIES = order_bodies(args.pairs)
     limit = raise_open_file_limit(max(4096, args.orders * 2 + 1024))
     env = {
         "DEX_QUOTE_LATENCY_MS": "0",
@@ -289,7 +401,8 @@ async def run(args: argparse.Namespace) -> None:
     print(
         f"engine: {args.apis} API process(es), {args.workers} worker process(es) with "
         f"QUEUE_CONCURRENCY {args.concurrency}; every simulated latency 0, no rate limit; "
-        f"{'a WebSocket per order' if args.ws else 'no WebSockets'}; open files {limit}"
+        f"{'a WebSocket per order' if args.ws else 'no WebSockets'}; "
+        f"{args.pairs} pair(s) of pools, both ways; open files {limit}"
     )
     async with scratch_engine(env, workers=args.workers, apis=args.apis) as engine:
         pids = {f"api{i}": proc.pid for i, (proc, _) in enumerate(engine.processes.apis)}
@@ -302,27 +415,28 @@ async def run(args: argparse.Namespace) -> None:
             driver = Driver(engine, session, args.ws)
             if args.warmup:
                 await run_phase("warm-up", engine, driver, watch, args.warmup, inflight=32)
-            throughput = await run_phase(
-                f"throughput: {args.orders} orders, {args.inflight} submits in flight",
-                engine,
-                driver,
-                watch,
-                args.orders,
-                inflight=args.inflight,
-            )
-            report(throughput, rate=None)
-            await asyncio.sleep(1)
-            count = int(args.submit_rate * args.rate_seconds)
-            fixed = await run_phase(
-                f"fixed rate: {args.submit_rate:g} submits/s for {args.rate_seconds:g} s "
-                f"({count} orders, open loop)",
-                engine,
-                driver,
-                watch,
-                count,
-                rate=args.submit_rate,
-            )
-            report(fixed, rate=args.submit_rate)
+            if args.orders:
+                throughput = await run_phase(
+                    f"throughput: {args.orders} orders, {args.inflight} submits in flight",
+                    engine,
+                    driver,
+                    watch,
+                    args.orders,
+                    inflight=args.inflight,
+                )
+                report(throughput, rate=None)
+                await asyncio.sleep(1)
+            if count := int(args.submit_rate * args.rate_seconds):
+                fixed = await run_phase(
+                    f"fixed rate: {args.submit_rate:g} submits/s for {args.rate_seconds:g} s "
+                    f"({count} orders, open loop)",
+                    engine,
+                    driver,
+                    watch,
+                    count,
+                    rate=args.submit_rate,
+                )
+                report(fixed, rate=args.submit_rate)
         for name in pids:
             if (text := engine.processes.log_text(name)) and "Traceback" in text:
                 print(f"\n{name} logged an error:\n{text[-2000:]}")
@@ -330,14 +444,23 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=5000, help="orders of the throughput phase")
+    parser.add_argument(
+        "--orders", type=int, default=5000, help="orders of the throughput phase (0: skip it)"
+    )
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--apis", type=int, default=1, help="API processes")
     parser.add_argument("--concurrency", type=int, default=20, help="QUEUE_CONCURRENCY")
     parser.add_argument("--submit-rate", type=float, default=500, help="submits/s, phase 2")
-    parser.add_argument("--rate-seconds", type=float, default=6, help="length of phase 2")
+    parser.add_argument("--rate-seconds", type=float, default=6, help="phase 2 (0: skip it)")
     parser.add_argument("--inflight", type=int, default=64, help="submits in flight, phase 1")
     parser.add_argument("--warmup", type=int, default=200, help="orders before measuring")
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=1,
+        choices=range(1, len(PAIRS) + 1),
+        help="token pairs the orders go round (1: SOL/USDC only)",
+    )
     parser.add_argument(
         "--ws",
         action=argparse.BooleanOptionalAction,

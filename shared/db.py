@@ -19,13 +19,25 @@ class _UnconnectedEngine(PostgresEngine):
 
 DB: PostgresEngine = _UnconnectedEngine(config={})
 
+# Fail fast rather than hang when PostgreSQL is down or stalled: a new connection gets
+# CONNECT_TIMEOUT_S, a statement COMMAND_TIMEOUT_S (every query here is a short OLTP one). The
+# pool needs nothing else to recover: a connection the server dropped is replaced on its next
+# acquire, so calls fail during an outage and succeed again once the server is back.
+CONNECT_TIMEOUT_S = 3.0
+COMMAND_TIMEOUT_S = 10.0
+
 
 async def open_database(database_url: str, *, min_size: int = 2, max_size: int = 20) -> None:
     """Point the engine at `database_url` and open this process's connection pool."""
     if DB.pool is not None:
         await DB.close_connection_pool()
     DB.config = {"dsn": database_url}
-    await DB.start_connection_pool(min_size=min_size, max_size=max_size, command_timeout=30)
+    await DB.start_connection_pool(
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=COMMAND_TIMEOUT_S,
+        timeout=CONNECT_TIMEOUT_S,
+    )
 
 
 async def close_database() -> None:

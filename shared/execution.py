@@ -25,8 +25,9 @@ from shared.dex.chain import SimulatedChain, TxRecord, new_signature
 from shared.dex.pool_maths import SwapResult
 from shared.dex.routing import NoRoute, Route, best_route, direct_quotes
 from shared.dex.store import PoolStore
-from shared.errors import PermanentFailure
+from shared.errors import PermanentFailure, TransientFailure
 from shared.events import publish_event
+from shared.faults import crash_point
 from shared.lifecycle import TERMINAL, OrderFields, transition
 from shared.orders import limit_floor_base_units
 from shared.quotes import min_amount_out, route_label, route_view, venue_quote_view
@@ -153,6 +154,7 @@ class Executor:
         if event is None:
             log.info("step skipped: order moved by another actor", to=to)
             return None
+        crash_point(to)  # fault tests only
         await publish_event(self.redis, self.namespace, event)
         step_committed(order, event)
         return event
@@ -160,6 +162,18 @@ class Executor:
     async def fail(
         self, order: OrderToExecute, attempt: int, code: str, message: str
     ) -> OrderEvent | None:
+        """Fail the order, unless a transaction it sent has settled: an order is never failed
+        while the chain paid it. A `submitted` order's signature is decided first (declared
+        dead if still undecided), and confirmed if it settled."""
+        row = await pool().fetchrow(
+            "SELECT status, tx_signature FROM orders WHERE id = $1", order.id
+        )
+        if row is not None and row["status"] == "submitted" and row["tx_signature"]:
+            record = await self.chain.expire(row["tx_signature"], str(order.id))
+            if record.status == "settled":
+                log.warning("not failing: its transaction settled", code=code)
+                await self._finish(order, attempt, row["tx_signature"], record, sent_at=None)
+                return None
         log.warning("order failed", code=code, reason=message)
         return await self.step(
             order,
@@ -215,6 +229,7 @@ class Executor:
             return
         sent_at = time.monotonic()
         record = await self.chain.send(signature, str(order.id), route, floor)
+        crash_point("landed")  # fault tests only
         await self._finish(order, attempt, signature, record, sent_at=sent_at, floor=floor)
 
     async def _route(
@@ -257,6 +272,8 @@ class Executor:
         sent_at: float | None,
         floor: int | None = None,
     ) -> None:
+        if record.status == "dead":  # declared dead meanwhile by a newer attempt: not landed
+            raise TransientFailure("TX_EXPIRED", "the transaction was dropped before landing")
         if record.status == "slippage":
             floor = floor if floor is not None else order.min_amount_out
             raise PermanentFailure(

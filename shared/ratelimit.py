@@ -4,6 +4,7 @@ a tenth of a minute's allowance, so a client may send a short burst but not a fl
 from __future__ import annotations
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 # KEYS[1]: the client's key. ARGV: interval_ms, burst_ms. Returns 0 (allowed) or the ms to wait.
 _SCRIPT = """
@@ -31,9 +32,9 @@ class SubmitLimiter:
         """0 when the client may submit now, else the whole seconds to wait."""
         if not self.per_minute:
             return 0
-        wait_ms = int(
-            await self._check(
-                keys=[self._prefix + client], args=[self._interval_ms, self._burst_ms]
-            )
-        )
+        args = [self._interval_ms, self._burst_ms]
+        try:
+            wait_ms = int(await self._check(keys=[self._prefix + client], args=args))
+        except (RedisError, OSError):
+            return 0  # fail open: a Redis outage must not refuse orders PostgreSQL can store
         return 0 if wait_ms <= 0 else -(-wait_ms // 1000)

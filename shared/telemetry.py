@@ -42,6 +42,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 log = structlog.get_logger(__name__)
 
@@ -229,8 +230,9 @@ def attempt_started(order: Any, attempt: int) -> None:
 
 
 def step_committed(order: Any, event: Any) -> None:
-    """A step of `order` committed as `event` (an OrderEvent): stage durations, the route
-    chosen, and the outcome when the status is terminal."""
+    """A step of `order` (an OrderToExecute, or None for a step taken from outside an attempt:
+    its order type is then `unknown`) committed as `event` (an OrderEvent): stage durations,
+    the route chosen, and the outcome when the status is terminal."""
     status = event.status
     state = _attempt.get()
     if state is not None and state.order_id == event.order_id and state.attempt == event.attempt:
@@ -246,7 +248,7 @@ def step_committed(order: Any, event: Any) -> None:
     elif status in _TERMINAL:
         created = getattr(order, "created_at_epoch_s", None)
         order_finished(
-            getattr(order, "order_type", "market"),
+            getattr(order, "order_type", None) or "unknown",  # None: a cancel or an expiry
             status,
             None if created is None else time.time() - created,
         )
@@ -390,10 +392,12 @@ async def render_metrics(redis: Redis, namespace: str, queue: Any | None = None)
     if _reporter is not None:
         with contextlib.suppress(Exception):
             await _reporter.flush()
-    async with redis.pipeline(transaction=False) as pipe:
-        raw_totals, raw_processes = (
-            await pipe.hgetall(_totals_key(namespace)).hgetall(_processes_key(namespace)).execute()
-        )
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(_totals_key(namespace)).hgetall(_processes_key(namespace))
+            raw_totals, raw_processes = await pipe.execute()
+    except (RedisError, OSError):  # Redis away: this process's own figures, better than none
+        return generate_latest(REGISTRY)
     totals: dict[tuple[str, bytes], float] = {}
     for raw_key, raw_value in raw_totals.items():
         name, labels = _decode(raw_key)

@@ -164,9 +164,10 @@ async def test_submits_are_limited_per_client(engine_factory: object) -> None:
 
 
 async def test_oversized_websocket_message_closes_with_1009(engine: Engine) -> None:
-    async with asyncio.timeout(30), websockets.connect(
-        f"{engine.ws_url()}/api/orders/execute", max_size=None
-    ) as socket:
+    async with (
+        asyncio.timeout(30),
+        websockets.connect(f"{engine.ws_url()}/api/orders/execute", max_size=None) as socket,
+    ):
         await socket.send("x" * (70 * 1024))
         with contextlib.suppress(websockets.ConnectionClosed):
             await socket.recv()

@@ -1,0 +1,20 @@
+"""Failpoints for the fault tests (tests/test_faults.py): nothing happens unless a process is
+started with FAULT_SIGKILL_AT set, which no deployment does.
+
+A worker started with FAULT_SIGKILL_AT=<point> sends itself SIGKILL the first time one of its
+orders passes that point — a crash at an exact step that a signal from outside could only hit
+by luck. Points: `routing`, `building`, `submitted` (just after the step committed, before it
+is published), `landed` (the chain decided the transaction; `confirmed` not yet written).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+_AT = os.environ.get("FAULT_SIGKILL_AT", "")
+
+
+def crash_point(point: str) -> None:
+    if point == _AT:
+        os.kill(os.getpid(), signal.SIGKILL)
