@@ -76,7 +76,10 @@ async def execute_order(
     order = await load_order(uuid.UUID(order_id), resolve)
     if order is None or order.terminal:
         return  # a duplicate delivery of a finished order: nothing to do
-    attempt = order.attempt + 1
+    # PostgreSQL counts the attempts that reached routing; SAQ counts this job's deliveries,
+    # including those that failed before routing (an outage, a crash). The larger bounds the
+    # retries either way, and a sweep's fresh job still continues PostgreSQL's count.
+    attempt = max(order.attempt + 1, job.attempts)
     structlog.contextvars.bind_contextvars(order_id=order_id, attempt=attempt)
     try:
         async with heartbeat(job, settings.queue_heartbeat_s / 2):

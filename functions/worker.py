@@ -146,4 +146,9 @@ async def run_worker(settings: Settings) -> None:
 
 
 def main(settings: Settings) -> None:
-    asyncio.run(run_worker(settings))
+    try:
+        import uvloop  # the API runs on it too (uvicorn[standard])
+    except ImportError:
+        asyncio.run(run_worker(settings))
+    else:
+        uvloop.run(run_worker(settings))

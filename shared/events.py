@@ -40,6 +40,14 @@ async def publish_event(redis: Redis, namespace: str, event: OrderEvent) -> None
     await redis.publish(order_channel(namespace, event.order_id), _encode_event(event))
 
 
+async def publish_events(redis: Redis, namespace: str, events: list[OrderEvent]) -> None:
+    """Several committed events in one round trip, in seq order."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for event in events:
+            pipe.publish(order_channel(namespace, event.order_id), _encode_event(event))
+        await pipe.execute()
+
+
 class EventHub:
     """One pattern subscription per process, fanned out to per-order listener queues."""
 

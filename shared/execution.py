@@ -26,9 +26,9 @@ from shared.dex.pool_maths import SwapResult
 from shared.dex.routing import NoRoute, Route, best_route, direct_quotes
 from shared.dex.store import PoolStore
 from shared.errors import PermanentFailure, TransientFailure
-from shared.events import publish_event
+from shared.events import publish_event, publish_events
 from shared.faults import crash_point
-from shared.lifecycle import TERMINAL, OrderFields, transition
+from shared.lifecycle import TERMINAL, OrderFields, transition, transition_steps
 from shared.orders import limit_floor_base_units
 from shared.quotes import min_amount_out, route_label, route_view, venue_quote_view
 from shared.schemas import OrderEvent, OrderStatus
@@ -159,6 +159,27 @@ class Executor:
         step_committed(order, event)
         return event
 
+    async def steps(
+        self,
+        order: OrderToExecute,
+        steps: list[tuple[OrderStatus, dict[str, Any]]],
+        attempt: int,
+        fields: OrderFields,
+    ) -> list[OrderEvent]:
+        """Several steps as one write, published in one round trip; [] if another actor
+        moved the order first."""
+        crash_point(steps[0][0])  # fault tests only: killed before the attempt wrote anything
+        events = await transition_steps(order.id, steps, attempt=attempt, fields=fields)
+        if not events:
+            log.info("steps skipped: order moved by another actor", to=steps[0][0])
+            return []
+        for event in events[1:]:
+            crash_point(event.status)  # fault tests only
+        await publish_events(self.redis, self.namespace, events)
+        for event in events:
+            step_committed(order, event)
+        return events
+
     async def fail(
         self, order: OrderToExecute, attempt: int, code: str, message: str
     ) -> OrderEvent | None:
@@ -208,8 +229,7 @@ class Executor:
             self.store, order.token_in.mint, order.token_out.mint, order.amount_in
         )
         route = plan.route
-        if not await self._route(order, attempt, plan, previous_error, trigger):
-            return
+        routing = self._routing_data(order, plan, previous_error, trigger)
         floor = order.floor(route.amount_out)
         signature = new_signature()
         building = {
@@ -218,28 +238,29 @@ class Executor:
             "minAmountOut": order.token_out.format(floor),
             "slippageBps": order.slippage_bps,
         }
-        fields = OrderFields(venue=route_label(route), min_amount_out=floor)
-        if not await self.step(order, "building", attempt, building, fields):
-            return
-        # The signature is stored before it is sent: a retry can always ask the chain about it.
-        submitted = {"txSignature": signature}
-        if not await self.step(
-            order, "submitted", attempt, submitted, OrderFields(tx_signature=signature)
-        ):
+        # Routing, building and submitted are all decided before the transaction is sent:
+        # one write takes the three steps. The signature is stored before it is sent, so a
+        # retry can always ask the chain what became of it.
+        fields = OrderFields(venue=route_label(route), min_amount_out=floor, tx_signature=signature)
+        steps: list[tuple[OrderStatus, dict[str, Any]]] = [
+            ("routing", routing),
+            ("building", building),
+            ("submitted", {"txSignature": signature}),
+        ]
+        if not await self.steps(order, steps, attempt, fields):
             return
         sent_at = time.monotonic()
         record = await self.chain.send(signature, str(order.id), route, floor)
         crash_point("landed")  # fault tests only
         await self._finish(order, attempt, signature, record, sent_at=sent_at, floor=floor)
 
-    async def _route(
+    def _routing_data(
         self,
         order: OrderToExecute,
-        attempt: int,
         plan: Plan,
         previous_error: dict[str, str] | None,
         trigger: dict[str, Any] | None,
-    ) -> bool:
+    ) -> dict[str, Any]:
         route = plan.route
         data: dict[str, Any] = {
             "quotes": [venue_quote_view(q) for q in plan.venue_quotes],
@@ -260,7 +281,7 @@ class Executor:
             gain_bps=route.gain_bps,
             quotes={q.pool_id: q.amount_out for q in plan.venue_quotes},
         )
-        return await self.step(order, "routing", attempt, data) is not None
+        return data
 
     async def _finish(
         self,

@@ -110,3 +110,65 @@ async def transition(
         timestamp=format_timestamp(row["created_at"]),
         data=data or {},
     )
+
+
+# Several steps in a row, taken at once when nothing happens between them (routing, building
+# and submitted are all decided before the transaction is sent): one statement moves the order
+# to the last status and inserts one event per step, each with its own seq and timestamp.
+_STEPS_SQL = """
+WITH moved AS (
+    UPDATE orders SET
+        status = $2,
+        attempt = GREATEST(attempt, $4::int),
+        last_seq = last_seq + cardinality($5::text[]),
+        updated_at = clock_timestamp(),
+        venue = COALESCE($7, venue),
+        min_amount_out = COALESCE($8, min_amount_out),
+        tx_signature = COALESCE($9, tx_signature)
+    WHERE id = $1 AND status = ANY($3::text[])
+      AND (CASE WHEN ($5::text[])[1] = 'routing' THEN attempt < $4::int
+                ELSE attempt <= $4::int END)
+    RETURNING id, last_seq, attempt
+)
+INSERT INTO order_events (order_id, seq, status, attempt, data, created_at)
+SELECT moved.id, moved.last_seq - cardinality($5::text[]) + step.ord, step.status,
+       moved.attempt, step.data, clock_timestamp()
+FROM moved, unnest($5::text[], $6::jsonb[]) WITH ORDINALITY AS step(status, data, ord)
+RETURNING seq, status, attempt, created_at
+"""
+
+
+async def transition_steps(
+    order_id: uuid.UUID,
+    steps: list[tuple[OrderStatus, dict[str, Any]]],
+    *,
+    attempt: int,
+    fields: OrderFields | None = None,
+) -> list[OrderEvent]:
+    """Take `steps` (status, data) in order, as one write: all of them or, when the first is
+    not allowed (another actor moved the order), none — then the list is empty."""
+    fields = fields or OrderFields()
+    rows = await pool().fetch(
+        _STEPS_SQL,
+        order_id,
+        steps[-1][0],
+        list(ALLOWED_FROM[steps[0][0]]),
+        attempt,
+        [status for status, _ in steps],
+        [_json.encode(data).decode() for _, data in steps],
+        fields.venue,
+        fields.min_amount_out,
+        fields.tx_signature,
+    )
+    data_by_status = dict(steps)
+    return [
+        OrderEvent(
+            order_id=str(order_id),
+            seq=row["seq"],
+            status=row["status"],
+            attempt=row["attempt"],
+            timestamp=format_timestamp(row["created_at"]),
+            data=data_by_status[row["status"]],
+        )
+        for row in sorted(rows, key=lambda r: r["seq"])
+    ]

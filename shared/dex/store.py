@@ -28,9 +28,11 @@ from shared.dex.pools import Pool
 _encode = msgspec.json.Encoder().encode
 _decode_pool = msgspec.json.Decoder(Pool).decode  # type: ignore[arg-type]
 
-# KEYS: states hash, versions hash, tx key ("" for none), the order's ledger list ("" for none).
-# ARGV: n, then n x (pool_id, expected_version, new_state), then tx_value, tx_ttl_s, signature.
-# Returns 1 committed, 0 a pool moved (nothing written), -1 the tx key already exists.
+# KEYS: states hash, versions hash, tx key ("" for none), the order's ledger list ("" for none),
+# the price channel. ARGV: n, then n x (pool_id, expected_version, new_state), then tx_value,
+# tx_ttl_s, signature, the price announcement. Returns 1 committed, 0 a pool moved (nothing
+# written), -1 the tx key already exists. The announcement is published from inside the
+# script: no round trip of its own, and never for a commit that did not happen.
 _COMMIT_SCRIPT = """
 local n = tonumber(ARGV[1])
 if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
@@ -49,7 +51,34 @@ if KEYS[3] ~= '' then
     redis.call('EXPIRE', KEYS[4], ARGV[3 + 3 * n])
   end
 end
+if n > 0 then redis.call('PUBLISH', KEYS[5], ARGV[5 + 3 * n]) end
 return 1
+"""
+
+# A consistent read that sends only what the caller does not have. ARGV: 'all' or 'some', then
+# pairs (pool_id, the version the caller holds or ''). Returns triples (pool_id, version,
+# state), the state false when the caller's version is current. 'all': every pool that exists.
+_SNAPSHOT_SCRIPT = """
+local known, ids = {}, {}
+for i = 2, #ARGV, 2 do
+  known[ARGV[i]] = ARGV[i + 1]
+  ids[#ids + 1] = ARGV[i]
+end
+if ARGV[1] == 'all' then ids = redis.call('HKEYS', KEYS[2]) end
+local out = {}
+for _, id in ipairs(ids) do
+  local version = redis.call('HGET', KEYS[2], id)
+  if version then
+    out[#out + 1] = id
+    out[#out + 1] = version
+    if known[id] == version then
+      out[#out + 1] = false
+    else
+      out[#out + 1] = redis.call('HGET', KEYS[1], id)
+    end
+  end
+end
+return out
 """
 
 # Seed only what is missing: every process may call it at start; the first one wins.
@@ -73,12 +102,16 @@ class Snapshot(msgspec.Struct, frozen=True):
 class PoolStore:
     def __init__(self, redis: Redis, namespace: str) -> None:
         self._locks: dict[str, asyncio.Lock] = {}
+        # The last state this process read of each pool, by version: a snapshot fetches and
+        # decodes only the pools that changed since.
+        self._cache: dict[str, tuple[str, Pool]] = {}
         self._redis = redis
         self._states = f"{namespace}:pools"
         self._versions = f"{namespace}:pools:version"
         self.price_channel = f"{namespace}:market"
         self._commit = redis.register_script(_COMMIT_SCRIPT)
         self._seed = redis.register_script(_SEED_SCRIPT)
+        self._read = redis.register_script(_SNAPSHOT_SCRIPT)
 
     @contextlib.asynccontextmanager
     async def locked(self, pool_ids: Iterable[str]) -> AsyncIterator[None]:
@@ -105,25 +138,24 @@ class PoolStore:
 
     async def snapshot(self, pool_ids: list[str] | None = None) -> Snapshot:
         """Every pool (or only `pool_ids`) as one consistent read."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            if pool_ids is None:
-                states, versions = (
-                    await pipe.hgetall(self._states).hgetall(self._versions).execute()
-                )
-                states = {key.decode(): value for key, value in states.items()}
-                versions = {key.decode(): value for key, value in versions.items()}
+        wanted = list(self._cache) if pool_ids is None else pool_ids
+        args: list[str] = ["all" if pool_ids is None else "some"]
+        for pool_id in wanted:
+            cached = self._cache.get(pool_id)
+            args += [pool_id, cached[0] if cached else ""]
+        reply = await self._read(keys=[self._states, self._versions], args=args)
+        pools: dict[str, Pool] = {}
+        versions: dict[str, str] = {}
+        for index in range(0, len(reply), 3):
+            pool_id, version = reply[index].decode(), reply[index + 1].decode()
+            state = reply[index + 2]
+            if state is None:
+                pool = self._cache[pool_id][1]
             else:
-                raw_states, raw_versions = (
-                    await pipe.hmget(self._states, pool_ids)
-                    .hmget(self._versions, pool_ids)
-                    .execute()
-                )
-                states = {p: v for p, v in zip(pool_ids, raw_states, strict=True) if v is not None}
-                versions = {p: v for p, v in zip(pool_ids, raw_versions, strict=True) if v}
-        return Snapshot(
-            pools={key: _decode_pool(value) for key, value in states.items()},
-            versions={key: value.decode() for key, value in versions.items()},
-        )
+                pool = _decode_pool(state)
+                self._cache[pool_id] = (version, pool)
+            pools[pool_id], versions[pool_id] = pool, version
+        return Snapshot(pools=pools, versions=versions)
 
     async def commit(
         self,
@@ -142,9 +174,6 @@ class PoolStore:
         args: list[str | bytes | int] = [len(updates)]
         for pool_id, pool in updates.items():
             args += [pool_id, snapshot.versions.get(pool_id, "0"), _encode(pool)]
-        args += [tx_value, tx_ttl_s, signature]
-        keys = [self._states, self._versions, tx_key, ledger_key]
-        result = int(await self._commit(keys=keys, args=args))
-        if result == 1 and updates:
-            await self._redis.publish(self.price_channel, _encode(sorted(updates)))
-        return result
+        args += [tx_value, tx_ttl_s, signature, _encode(sorted(updates))]
+        keys = [self._states, self._versions, tx_key, ledger_key, self.price_channel]
+        return int(await self._commit(keys=keys, args=args))
