@@ -9,6 +9,7 @@ retried after about heartbeat + sweep seconds; QUEUE_JOB_TIMEOUT_S bounds a hung
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from typing import Any
 
@@ -21,12 +22,13 @@ from shared.config import Settings
 from shared.db import close_database, open_database
 from shared.dex.activity import market_tick
 from shared.dex.chain import SimulatedChain
+from shared.dex.routing import NoRoute, best_route
 from shared.dex.store import PoolStore
 from shared.execution import Executor
 from shared.queue import EXECUTE_ORDER, OrderQueue, RateLimiter, create_queue, redis_client
 from shared.sweep import forget_old_idempotency_keys, sweep_stale_orders
 from shared.telemetry import start_reporting, stop_reporting
-from shared.tokens import load_launched_tokens
+from shared.tokens import load_launched_tokens, token_by_symbol
 from shared.watch import OrderBook
 
 log = structlog.get_logger(__name__)
@@ -56,6 +58,15 @@ class OrderWorker(Worker):
         await super().stop()
 
 
+async def warm_up(store: PoolStore) -> None:
+    """Read and route once before taking orders, so the first order does not pay for the
+    cold caches (decoded pools, bin prices): its start stays where the rate limiter put it."""
+    sol, usdc = token_by_symbol("SOL"), token_by_symbol("USDC")
+    snapshot = await store.snapshot()
+    with contextlib.suppress(NoRoute, KeyError):
+        best_route(snapshot.pools, sol.mint, usdc.mint, 10**9)
+
+
 async def market_activity(ctx: dict[str, Any]) -> int:
     """SAQ cron, once a second on one worker: the other traders of the simulated market."""
     deps: WorkerDeps = ctx["deps"]
@@ -74,6 +85,7 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderW
         )
         store = PoolStore(redis, settings.redis_namespace)
         await store.seed(settings.sim_seed)  # no-op when the pools exist
+        await warm_up(store)
         await load_launched_tokens(redis, settings.redis_namespace)
         chain = SimulatedChain(
             redis,
