@@ -28,7 +28,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from shared.db import pool
-from shared.dex.pools import Pool, holding, tokens
+from shared.dex.pools import Pool, holding, other_mint
 from shared.dex.routing import NoRoute, Route, apply_route, best_route
 from shared.tokens import Token, find_token
 
@@ -271,7 +271,7 @@ def sniper_triggers(
     launch_pool = pools.get(pool_id)
     if launch_pool is None:
         return []
-    quote_mint = next(m for m in tokens(launch_pool) if m != launched.mint)
+    quote_mint = other_mint(launch_pool, launched.mint)
     quote = find_token(quote_mint)
     if quote is None:
         return []
