@@ -374,3 +374,19 @@ async def test_small_executed_price_is_a_plain_decimal_string(
     number = re.compile(r"^[0-9]+(\.[0-9]+)?$")
     for price in (stream[-1]["data"]["executedPrice"], view["executedPrice"]):
         assert number.match(price), price
+
+
+async def test_failures_before_routing_count_as_attempts(engine_factory: EngineFactory) -> None:
+    """An attempt that fails before writing anything (here an injected error just before the
+    routing write) still counts: the order fails after QUEUE_MAX_ATTEMPTS, not never."""
+    engine = await engine_factory(
+        FAULT_RAISE_AT="routing", QUEUE_MAX_ATTEMPTS="3", QUEUE_BACKOFF_MS="50"
+    )
+    order_ids = await submit_many(engine, [{}])
+    streams = await finish_all(engine, order_ids)
+    events = streams[order_ids[0]]
+    assert [e["status"] for e in events] == ["pending", "failed"]
+    failed = events[-1]
+    assert failed["attempt"] == 3
+    assert failed["data"]["error"]["code"] == "INTERNAL_ERROR"
+    assert "after 3 attempts" in failed["data"]["error"]["message"]
