@@ -30,6 +30,7 @@ from redis.asyncio import Redis
 from shared.db import pool
 from shared.dex.pools import Pool, holding, other_mint
 from shared.dex.routing import NoRoute, Route, apply_route, best_route
+from shared.orders import limit_floor_base_units
 from shared.tokens import Token, find_token
 
 _encode = msgspec.json.Encoder(decimal_format="string").encode
@@ -202,13 +203,6 @@ async def reconcile(book: OrderBook) -> int:
 # --- deciding what fires (pure) -------------------------------------------------------------
 
 
-def limit_floor(order: WaitingOrder, token_in: Token, token_out: Token) -> int:
-    from shared.orders import limit_floor_base_units
-
-    assert order.limit_price is not None
-    return limit_floor_base_units(order.amount_in, token_in, token_out, order.limit_price)
-
-
 def best_marginal_price(
     pools: Mapping[str, Pool], token_in: Token, token_out: Token
 ) -> float | None:
@@ -237,7 +231,8 @@ def limit_triggers(
     `pools` (a private copy), so the next sees the market it will leave behind."""
     fired = []
     for order in candidates:
-        floor = limit_floor(order, token_in, token_out)
+        assert order.limit_price is not None
+        floor = limit_floor_base_units(order.amount_in, token_in, token_out, order.limit_price)
         try:
             route = best_route(pools, order.mint_in, order.key, order.amount_in)
         except (NoRoute, ValueError):

@@ -170,3 +170,19 @@ async def engine_factory(settings_factory: object, tmp_path: Path) -> AsyncItera
 async def engine(engine_factory: object) -> Engine:
     """One API and one worker with the fast defaults."""
     return await engine_factory()  # type: ignore[operator,no-any-return]
+
+
+@pytest.fixture(scope="module")
+async def shared_engine(
+    request: pytest.FixtureRequest,
+    servers: tuple[str, str],
+    template_database: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Engine]:
+    """One engine for a whole module, for tests that only send requests and check answers, or
+    that isolate themselves (fresh wallets, their own order ids)."""
+    from tests.engine import ModuleEngine
+
+    log_dir = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    async with ModuleEngine(servers, template_database, log_dir) as engine:
+        yield engine

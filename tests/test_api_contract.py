@@ -8,9 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import base58
@@ -21,7 +19,6 @@ import websockets
 from tests.engine import (
     WALLET,
     Engine,
-    ModuleEngine,
     follow,
     new_wallet,
     wait_terminal,
@@ -34,16 +31,6 @@ LIFECYCLE = ["pending", "routing", "building", "submitted", "confirmed"]
 # One lamport in: the fee (rounded up) eats it all, no venue can pay anything out, and the order
 # fails for good with NO_ROUTE right after pending.
 UNFILLABLE_SOL = "0.000000001"
-
-
-@pytest.fixture(scope="module")
-async def shared_engine(
-    servers: tuple[str, str], template_database: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Engine]:
-    """One engine for this module's tests that isolate themselves (fresh wallets, own ids)."""
-    log_dir: Path = tmp_path_factory.mktemp("contract-engine")
-    async with ModuleEngine(servers, template_database, log_dir) as engine:
-        yield engine
 
 
 def assert_error_body(response: httpx.Response, status: int, error: str) -> dict[str, Any]:

@@ -15,10 +15,10 @@ import websockets
 from shared.config import Settings
 from shared.dex.activity import ARBITRAGE_THRESHOLD_BPS, arbitrage, market_tick
 from shared.dex.cpmm import CpmmPool
-from shared.dex.pools import holding, spot_price, swap
+from shared.dex.pools import spot_price, swap
 from shared.dex.store import PoolStore
 from shared.tokens import token_by_symbol
-from tests.engine import Engine, wait_terminal
+from tests.engine import Engine, trade_sol_usdc, wait_terminal
 
 SOL, USDC = token_by_symbol("SOL"), token_by_symbol("USDC")
 
@@ -26,19 +26,6 @@ SOL, USDC = token_by_symbol("SOL"), token_by_symbol("USDC")
 async def store_for(settings: Settings) -> tuple[aioredis.Redis, PoolStore]:
     client = aioredis.from_url(settings.redis_url)
     return client, PoolStore(client, settings.redis_namespace)
-
-
-async def dump_sol_on_every_sol_usdc_pool(store: PoolStore, fraction: float) -> None:
-    """Another trader sells SOL into every SOL/USDC pool: the price of SOL falls everywhere."""
-    while True:
-        snapshot = await store.snapshot()
-        updates = {}
-        for pool_id, pool in snapshot.pools.items():
-            if pool_id.endswith("-SOL-USDC"):
-                depth = holding(pool, SOL.mint)
-                updates[pool_id] = swap(pool, SOL.mint, int(depth * fraction))[1]
-        if await store.commit(snapshot, updates) == 1:
-            return
 
 
 async def test_a_stale_quote_beyond_slippage_fails_and_moves_nothing(
@@ -56,7 +43,12 @@ async def test_a_stale_quote_beyond_slippage_fails_and_moves_nothing(
                 events.append(json.loads(message))
                 if events[-1]["status"] == "submitted":
                     # While the transaction is in flight the market drops by about 1%.
-                    await dump_sol_on_every_sol_usdc_pool(store, 0.005)
+                    await trade_sol_usdc(
+                        engine.settings.redis_url,
+                        engine.settings.redis_namespace,
+                        0.005,
+                        sell_sol=True,
+                    )
                     before_landing = await store.snapshot()
         assert [e["status"] for e in events][-2:] == ["submitted", "failed"]
         assert events[-1]["data"]["error"]["code"] == "SLIPPAGE_EXCEEDED"

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -22,7 +21,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from shared.queue import create_queue
-from tests.engine import WALLET, Engine, ModuleEngine, wait_terminal, ws_session
+from tests.engine import WALLET, Engine, wait_terminal, ws_session
 
 SOL_MINT = "So11111111111111111111111111111111111111112"
 USDC_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
@@ -203,16 +202,6 @@ async def post_raw(client: httpx.AsyncClient, engine: Engine, content: bytes) ->
         content=content,
         headers={"content-type": "application/json"},
     )
-
-
-@pytest.fixture(scope="module")
-async def shared_engine(
-    servers: tuple[str, str], template_database: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Engine]:
-    """One engine for this module's tests that only send requests and check their answers."""
-    log_dir: Path = tmp_path_factory.mktemp("validation-engine")
-    async with ModuleEngine(servers, template_database, log_dir) as engine:
-        yield engine
 
 
 # --- HTTP submit ------------------------------------------------------------------------------

@@ -8,37 +8,18 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import redis.asyncio as aioredis
 import websockets
 
-from shared.dex.pools import holding, swap
-from shared.dex.store import PoolStore
 from shared.tokens import token_by_symbol
-from tests.engine import WALLET, Engine, new_wallet, wait_terminal
+from tests.engine import WALLET, Engine, new_wallet, trade_sol_usdc, wait_terminal
 
 SOL, USDC = token_by_symbol("SOL"), token_by_symbol("USDC")
 CONTROL = "sim-control-secret"
 
 
 async def move_sol_price(engine: Engine, fraction: float, sell_sol: bool) -> None:
-    """Another trader swaps `fraction` of each SOL/USDC pool's depth: buying SOL raises its
-    price, selling lowers it."""
-    client = aioredis.from_url(engine.settings.redis_url)
-    store = PoolStore(client, engine.settings.redis_namespace)
-    try:
-        while True:
-            snapshot = await store.snapshot()
-            updates = {}
-            for pool_id, pool in snapshot.pools.items():
-                if not pool_id.endswith("-SOL-USDC"):
-                    continue
-                mint_in = SOL.mint if sell_sol else USDC.mint
-                depth = holding(pool, mint_in)
-                updates[pool_id] = swap(pool, mint_in, int(depth * fraction))[1]
-            if await store.commit(snapshot, updates) == 1:
-                return
-    finally:
-        await client.aclose()
+    settings = engine.settings
+    await trade_sol_usdc(settings.redis_url, settings.redis_namespace, fraction, sell_sol=sell_sol)
 
 
 async def sol_price(engine: Engine, http: httpx.AsyncClient, amount: str = "1") -> Decimal:
