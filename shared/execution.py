@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import structlog
 from redis.asyncio import Redis
 
+from shared.batching import Batcher
 from shared.db import pool
 from shared.dex.chain import SimulatedChain, TxRecord, new_signature
 from shared.dex.pool_maths import SwapResult
@@ -28,7 +30,7 @@ from shared.dex.store import PoolStore
 from shared.errors import PermanentFailure, TransientFailure
 from shared.events import publish_event, publish_events
 from shared.faults import crash_point
-from shared.lifecycle import TERMINAL, OrderFields, transition, transition_steps
+from shared.lifecycle import TERMINAL, OrderFields, StepRequest, take_steps, transition
 from shared.orders import limit_floor_base_units
 from shared.quotes import min_amount_out, route_label, route_view, venue_quote_view
 from shared.schemas import OrderEvent, OrderStatus
@@ -69,18 +71,31 @@ class OrderToExecute:
         return self.status in TERMINAL
 
 
+_LOAD_SQL = """
+SELECT id, order_type, status, attempt, token_in, token_out, amount_in, slippage_bps,
+       tx_signature, min_amount_out, limit_price, extract(epoch FROM created_at) AS created
+FROM orders WHERE id = ANY($1::uuid[])
+"""
+
+
+async def load_order_rows(order_ids: list[uuid.UUID]) -> list[asyncpg.Record | None]:
+    """The rows of `order_ids` (None for an unknown one), in one query."""
+    rows = {row["id"]: row for row in await pool().fetch(_LOAD_SQL, order_ids)}
+    return [rows.get(order_id) for order_id in order_ids]
+
+
 async def load_order(
-    order_id: uuid.UUID, resolve: Callable[[str], Awaitable[Token | None]]
+    order_id: uuid.UUID,
+    resolve: Callable[[str], Awaitable[Token | None]],
+    load_rows: Callable[[uuid.UUID], Awaitable[asyncpg.Record | None]] | None = None,
 ) -> OrderToExecute | None:
     """The order as the job needs it; `resolve` finds tokens launched since this process
-    started. None for an unknown order or one whose tokens are unknown."""
-    row = await pool().fetchrow(
-        """SELECT order_type, status, attempt, token_in, token_out, amount_in, slippage_bps,
-                  tx_signature, min_amount_out, limit_price,
-                  extract(epoch FROM created_at) AS created
-           FROM orders WHERE id = $1""",
-        order_id,
-    )
+    started, `load_rows` may share the read with other orders (Executor.load_row). None for an
+    unknown order or one whose tokens are unknown."""
+    if load_rows is None:
+        (row,) = await load_order_rows([order_id])
+    else:
+        row = await load_rows(order_id)
     if row is None:
         return None
     token_in, token_out = await resolve(row["token_in"]), await resolve(row["token_out"])
@@ -133,13 +148,25 @@ async def outside_step(
 
 @dataclass
 class Executor:
-    """What an attempt needs: the pools, the chain, and where to publish."""
+    """What an attempt needs: the pools, the chain, and where to publish.
+
+    A worker runs many attempts at once; their reads, writes and publishes go through
+    Batchers, so that the steps of all the orders in flight share round trips."""
 
     redis: Redis
     namespace: str
     store: PoolStore
     chain: SimulatedChain
     quote_latency_ms: int = 0
+
+    def __post_init__(self) -> None:
+        self.load_row: Batcher[uuid.UUID, asyncpg.Record | None] = Batcher(load_order_rows)
+        self._take_steps: Batcher[StepRequest, list[OrderEvent]] = Batcher(take_steps)
+        self._publish: Batcher[list[OrderEvent], None] = Batcher(self._publish_batch)
+
+    async def _publish_batch(self, batches: list[list[OrderEvent]]) -> list[None]:
+        await publish_events(self.redis, self.namespace, [e for events in batches for e in events])
+        return [None] * len(batches)
 
     async def step(
         self,
@@ -150,14 +177,15 @@ class Executor:
         fields: OrderFields | None = None,
     ) -> OrderEvent | None:
         """Transition, then publish the committed event. None: someone else moved the order."""
-        event = await transition(order.id, to, attempt=attempt, data=data, fields=fields)
-        if event is None:
+        request = StepRequest(order.id, [(to, data)], attempt, fields or OrderFields())
+        events = await self._take_steps(request)
+        if not events:
             log.info("step skipped: order moved by another actor", to=to)
             return None
         crash_point(to)  # fault tests only
-        await publish_event(self.redis, self.namespace, event)
-        step_committed(order, event)
-        return event
+        await self._publish(events)
+        step_committed(order, events[0])
+        return events[0]
 
     async def steps(
         self,
@@ -169,13 +197,13 @@ class Executor:
         """Several steps as one write, published in one round trip; [] if another actor
         moved the order first."""
         crash_point(steps[0][0])  # fault tests only: killed before the attempt wrote anything
-        events = await transition_steps(order.id, steps, attempt=attempt, fields=fields)
+        events = await self._take_steps(StepRequest(order.id, steps, attempt, fields))
         if not events:
             log.info("steps skipped: order moved by another actor", to=steps[0][0])
             return []
         for event in events[1:]:
             crash_point(event.status)  # fault tests only
-        await publish_events(self.redis, self.namespace, events)
+        await self._publish(events)
         for event in events:
             step_committed(order, event)
         return events

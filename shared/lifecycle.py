@@ -1,13 +1,15 @@
 """Order statuses, the transitions allowed between them, and the one write that makes a step.
 
 Every step is a conditional UPDATE of the order and the INSERT of its event in one statement
-(one round trip, one transaction); the event is published only after it has committed. Zero
-rows back means another actor moved the order first, and the caller must stop.
+(one round trip, one transaction), for one order or for a batch of orders; the event is
+published only after it has committed. No event back means another actor moved the order
+first, and the caller must stop.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -33,30 +35,6 @@ ALLOWED_FROM: dict[OrderStatus, tuple[OrderStatus, ...]] = {
 
 _json = msgspec.json.Encoder(decimal_format="string")
 
-_TRANSITION_SQL = """
-WITH moved AS (
-    UPDATE orders SET
-        status = $2,
-        attempt = GREATEST(attempt, COALESCE($4::int, attempt)),
-        last_seq = last_seq + 1,
-        updated_at = clock_timestamp(),
-        venue = COALESCE($6, venue),
-        min_amount_out = COALESCE($7, min_amount_out),
-        tx_signature = COALESCE($8, tx_signature),
-        amount_out = COALESCE($9, amount_out),
-        failure_code = COALESCE($10, failure_code),
-        failure_reason = COALESCE($11, failure_reason)
-    WHERE id = $1 AND status = ANY($3::text[])
-      -- Each attempt enters routing once; a runner of an older attempt can move nothing.
-      AND (CASE WHEN $2 = 'routing' THEN attempt < $4::int
-                ELSE attempt <= COALESCE($4::int, attempt) END)
-    RETURNING id, last_seq, attempt, updated_at
-)
-INSERT INTO order_events (order_id, seq, status, attempt, data, created_at)
-SELECT id, last_seq, $2, attempt, $5::jsonb, updated_at FROM moved
-RETURNING seq, attempt, created_at
-"""
-
 
 def format_timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds and a Z, as every event carries it."""
@@ -74,6 +52,132 @@ class OrderFields(msgspec.Struct, kw_only=True):
     failure_reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StepRequest:
+    """Take `steps` (status, data) in a row on one order, all or none: none when the first is
+    not allowed from the order's status or `attempt` (another actor moved the order first).
+    `attempt` None: whatever attempt the order is at (a cancel or an expiry)."""
+
+    order_id: uuid.UUID
+    steps: list[tuple[OrderStatus, dict[str, Any]]]
+    attempt: int | None
+    fields: OrderFields = field(default_factory=OrderFields)
+
+
+# Every step is this one statement, for one order or for many at once (a worker's concurrent
+# orders ride together: see Batcher). Per order: a conditional UPDATE to the last status,
+# whose status and attempt guards make it a no-op when another actor got there first, and one
+# event INSERT per step with consecutive seqs, in the same transaction.
+_STEPS_SQL = """
+WITH step_order AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
+                         $7::text[], $8::numeric[], $9::text[], $10::numeric[], $11::text[],
+                         $12::text[])
+        AS t(id, first_status, last_status, allowed, attempt, steps, venue, min_amount_out,
+             tx_signature, amount_out, failure_code, failure_reason)
+),
+moved AS (
+    UPDATE orders o SET
+        status = s.last_status,
+        attempt = GREATEST(o.attempt, COALESCE(s.attempt, o.attempt)),
+        last_seq = o.last_seq + s.steps,
+        updated_at = clock_timestamp(),
+        venue = COALESCE(s.venue, o.venue),
+        min_amount_out = COALESCE(s.min_amount_out, o.min_amount_out),
+        tx_signature = COALESCE(s.tx_signature, o.tx_signature),
+        amount_out = COALESCE(s.amount_out, o.amount_out),
+        failure_code = COALESCE(s.failure_code, o.failure_code),
+        failure_reason = COALESCE(s.failure_reason, o.failure_reason)
+    FROM step_order s
+    WHERE o.id = s.id AND o.status = ANY(string_to_array(s.allowed, ','))
+      -- Each attempt enters routing once; a runner of an older attempt can move nothing.
+      AND (CASE WHEN s.first_status = 'routing' THEN o.attempt < s.attempt
+                ELSE o.attempt <= COALESCE(s.attempt, o.attempt) END)
+    RETURNING o.id, o.last_seq, o.attempt, s.steps
+)
+INSERT INTO order_events (order_id, seq, status, attempt, data, created_at)
+SELECT moved.id, moved.last_seq - moved.steps + step.ord, step.status, moved.attempt,
+       step.data, clock_timestamp()
+FROM moved JOIN unnest($13::uuid[], $14::int[], $15::text[], $16::jsonb[])
+    AS step(order_id, ord, status, data) ON step.order_id = moved.id
+RETURNING order_id, seq, status, attempt, created_at
+"""
+
+
+async def take_steps(requests: list[StepRequest]) -> list[list[OrderEvent]]:
+    """Take every request's steps; per request, its stored events in seq order ([] when the
+    order had moved on). One statement per round of distinct orders (normally one)."""
+    results: dict[int, list[OrderEvent]] = {}
+    remaining = list(enumerate(requests))
+    while remaining:
+        # The same order twice in one UPDATE would be moved once for both: later rounds.
+        seen: set[uuid.UUID] = set()
+        this_round, remaining_next = [], []
+        for index, request in remaining:
+            target = this_round if request.order_id not in seen else remaining_next
+            target.append((index, request))
+            seen.add(request.order_id)
+        results.update(await _take_steps_once(this_round))
+        remaining = remaining_next
+    return [results[index] for index in range(len(requests))]
+
+
+async def _take_steps_once(
+    requests: list[tuple[int, StepRequest]],
+) -> dict[int, list[OrderEvent]]:
+    orders: list[list[Any]] = [[] for _ in range(12)]
+    steps: list[list[Any]] = [[] for _ in range(4)]
+    for _, request in requests:
+        fields = request.fields
+        for column, value in zip(
+            orders,
+            (
+                request.order_id,
+                request.steps[0][0],
+                request.steps[-1][0],
+                ",".join(ALLOWED_FROM[request.steps[0][0]]),
+                request.attempt,
+                len(request.steps),
+                fields.venue,
+                fields.min_amount_out,
+                fields.tx_signature,
+                fields.amount_out,
+                fields.failure_code,
+                fields.failure_reason,
+            ),
+            strict=True,
+        ):
+            column.append(value)
+        for ordinal, (status, data) in enumerate(request.steps, start=1):
+            for column, value in zip(
+                steps, (request.order_id, ordinal, status, _json.encode(data).decode()), strict=True
+            ):
+                column.append(value)
+    rows = await pool().fetch(_STEPS_SQL, *orders, *steps)
+    by_order: dict[uuid.UUID, list[Any]] = {}
+    for row in rows:
+        by_order.setdefault(row["order_id"], []).append(row)
+    out: dict[int, list[OrderEvent]] = {}
+    for index, request in requests:
+        data_by_ordinal = [data for _, data in request.steps]
+        first_seq = 0
+        events = []
+        for row in sorted(by_order.get(request.order_id, ()), key=lambda r: r["seq"]):
+            first_seq = first_seq or row["seq"]
+            events.append(
+                OrderEvent(
+                    order_id=str(request.order_id),
+                    seq=row["seq"],
+                    status=row["status"],
+                    attempt=row["attempt"],
+                    timestamp=format_timestamp(row["created_at"]),
+                    data=data_by_ordinal[row["seq"] - first_seq],
+                )
+            )
+        out[index] = events
+    return out
+
+
 async def transition(
     order_id: uuid.UUID,
     to: OrderStatus,
@@ -82,93 +186,8 @@ async def transition(
     data: dict[str, Any] | None = None,
     fields: OrderFields | None = None,
 ) -> OrderEvent | None:
-    """Move the order to `to` if its status and attempt allow it; return the stored event, or
-    None when another actor (a newer attempt, a cancel) moved the order first. `attempt`
-    None: whatever attempt the order is at (a cancel or an expiry)."""
-    fields = fields or OrderFields()
-    row = await pool().fetchrow(
-        _TRANSITION_SQL,
-        order_id,
-        to,
-        list(ALLOWED_FROM[to]),
-        attempt,
-        _json.encode(data or {}).decode(),
-        fields.venue,
-        fields.min_amount_out,
-        fields.tx_signature,
-        fields.amount_out,
-        fields.failure_code,
-        fields.failure_reason,
-    )
-    if row is None:
-        return None
-    return OrderEvent(
-        order_id=str(order_id),
-        seq=row["seq"],
-        status=to,
-        attempt=row["attempt"],
-        timestamp=format_timestamp(row["created_at"]),
-        data=data or {},
-    )
-
-
-# Several steps in a row, taken at once when nothing happens between them (routing, building
-# and submitted are all decided before the transaction is sent): one statement moves the order
-# to the last status and inserts one event per step, each with its own seq and timestamp.
-_STEPS_SQL = """
-WITH moved AS (
-    UPDATE orders SET
-        status = $2,
-        attempt = GREATEST(attempt, $4::int),
-        last_seq = last_seq + cardinality($5::text[]),
-        updated_at = clock_timestamp(),
-        venue = COALESCE($7, venue),
-        min_amount_out = COALESCE($8, min_amount_out),
-        tx_signature = COALESCE($9, tx_signature)
-    WHERE id = $1 AND status = ANY($3::text[])
-      AND (CASE WHEN ($5::text[])[1] = 'routing' THEN attempt < $4::int
-                ELSE attempt <= $4::int END)
-    RETURNING id, last_seq, attempt
-)
-INSERT INTO order_events (order_id, seq, status, attempt, data, created_at)
-SELECT moved.id, moved.last_seq - cardinality($5::text[]) + step.ord, step.status,
-       moved.attempt, step.data, clock_timestamp()
-FROM moved, unnest($5::text[], $6::jsonb[]) WITH ORDINALITY AS step(status, data, ord)
-RETURNING seq, status, attempt, created_at
-"""
-
-
-async def transition_steps(
-    order_id: uuid.UUID,
-    steps: list[tuple[OrderStatus, dict[str, Any]]],
-    *,
-    attempt: int,
-    fields: OrderFields | None = None,
-) -> list[OrderEvent]:
-    """Take `steps` (status, data) in order, as one write: all of them or, when the first is
-    not allowed (another actor moved the order), none — then the list is empty."""
-    fields = fields or OrderFields()
-    rows = await pool().fetch(
-        _STEPS_SQL,
-        order_id,
-        steps[-1][0],
-        list(ALLOWED_FROM[steps[0][0]]),
-        attempt,
-        [status for status, _ in steps],
-        [_json.encode(data).decode() for _, data in steps],
-        fields.venue,
-        fields.min_amount_out,
-        fields.tx_signature,
-    )
-    data_by_status = dict(steps)
-    return [
-        OrderEvent(
-            order_id=str(order_id),
-            seq=row["seq"],
-            status=row["status"],
-            attempt=row["attempt"],
-            timestamp=format_timestamp(row["created_at"]),
-            data=data_by_status[row["status"]],
-        )
-        for row in sorted(rows, key=lambda r: r["seq"])
-    ]
+    """One step on its own: the stored event, or None when another actor (a newer attempt,
+    a cancel) moved the order first."""
+    request = StepRequest(order_id, [(to, data or {})], attempt, fields or OrderFields())
+    (events,) = await take_steps([request])
+    return events[0] if events else None

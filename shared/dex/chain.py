@@ -7,9 +7,13 @@ pool moves in one atomic step (PoolStore.commit), so a swap's money moves exactl
 signature settles. That is what lets a retried job ask "did my earlier transaction land?" and
 get an answer that stays true.
 
+Transactions land in slots, as on Solana: those arriving while the previous slot commits form
+the next one, run one after the other against the pools, and commit together (one read and
+one write for the whole slot instead of two round trips per swap).
+
 The ledger: every decided signature is also appended to its order's list
 (`{ns}:chain:order:{order_id}`) in the same atomic step as the decision (inside the commit
-script for a settlement, in the decide script for `slippage` and `dead`), so the list holds
+script for a landing, in the decide script for a signature declared dead), so the list holds
 each decided signature exactly once and `order_transactions` shows what the chain did for an
 order: at most one `settled` entry if the engine is right.
 """
@@ -20,15 +24,18 @@ import asyncio
 import os
 import random
 import time
+from dataclasses import dataclass
 from typing import Literal
 
 import base58
 import msgspec
 from redis.asyncio import Redis
 
+from shared.batching import Batcher
 from shared.dex.pool_maths import InsufficientLiquidity
+from shared.dex.pools import Pool
 from shared.dex.routing import Route, execute_route
-from shared.dex.store import PoolStore
+from shared.dex.store import PoolStore, TxWrite
 from shared.errors import TransientFailure
 
 TxStatus = Literal["settled", "slippage", "dead"]
@@ -36,8 +43,17 @@ TxStatus = Literal["settled", "slippage", "dead"]
 # A real chain forgets a signature after ~150 blocks; ours keeps it a week so that a stuck
 # order can always be reconciled.
 TX_TTL_S = 7 * 86_400
-# Optimistic retries when other swaps keep moving the same pools; each costs two round trips.
+# Optimistic retries when other processes keep moving the same pools; each costs two round
+# trips.
 MAX_COMMIT_TRIES = 50
+
+
+@dataclass(frozen=True, slots=True)
+class _Landing:
+    signature: str
+    order_id: str
+    route: Route
+    min_amount_out: int
 
 
 class TxRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,6 +128,8 @@ class SimulatedChain:
         self.failure_rate = failure_rate
         self._rng = rng
         self._decide_script = redis.register_script(_DECIDE_SCRIPT)
+        # Transactions that land while a slot is being committed form the next slot.
+        self._land: Batcher[_Landing, TxRecord | None] = Batcher(self._land_slot)
 
     def _key(self, signature: str) -> str:
         return tx_key(self._ns, signature)
@@ -135,45 +153,63 @@ class SimulatedChain:
             if record.status == "dead":
                 raise TransientFailure("TX_EXPIRED", "the transaction was dropped before landing")
             return record
-        pool_ids = sorted({leg.pool_id for leg in route.legs})
-        async with self._store.locked(pool_ids):
-            for _ in range(MAX_COMMIT_TRIES):
-                record = await self._land(signature, order_id, route, min_amount_out, pool_ids)
-                if record is not None:
-                    return record
-        raise TransientFailure("POOL_CONTENTION", "the pools kept moving; the swap did not land")
-
-    async def _land(
-        self, signature: str, order_id: str, route: Route, min_amount_out: int, pool_ids: list[str]
-    ) -> TxRecord | None:
-        """One try at landing; None when another process moved a pool meanwhile."""
-        snapshot = await self._store.snapshot(pool_ids)
-        try:
-            amount_out, states, _ = execute_route(snapshot.pools, route)
-        except (InsufficientLiquidity, KeyError):
-            amount_out, states = 0, {}
-        if amount_out < min_amount_out:
-            slippage = TxRecord(status="slippage", order_id=order_id, slot=current_slot())
-            return await self._decide(signature, slippage)
-        record = TxRecord(
-            status="settled", order_id=order_id, amount_out=amount_out, slot=current_slot()
-        )
-        result = await self._store.commit(
-            snapshot,
-            states,
-            tx_key=self._key(signature),
-            tx_value=_encode(record),
-            tx_ttl_s=TX_TTL_S,
-            ledger_key=ledger_key(self._ns, order_id),
-            signature=signature,
-        )
-        if result == 0:
-            return None
-        if result == -1:  # already decided (a retry of this very signature)
-            existing = await self.lookup(signature)
-            assert existing is not None
-            return existing
+        record = await self._land(_Landing(signature, order_id, route, min_amount_out))
+        if record is None:
+            raise TransientFailure("POOL_CONTENTION", "the pools kept moving; the swap didn't land")
         return record
+
+    async def _land_slot(self, landings: list[_Landing]) -> list[TxRecord | None]:
+        """Land the transactions that arrive together as one slot: each runs, in arrival
+        order, against the pools as the ones before it left them, and the slot (every
+        settlement, revert and pool move) commits as one atomic step. A signature decided
+        meanwhile keeps its earlier outcome. None: the pools kept moving (other processes)."""
+        outcomes: list[TxRecord | None] = [None] * len(landings)
+        pending = list(range(len(landings)))
+        for _ in range(MAX_COMMIT_TRIES):
+            if not pending:
+                break
+            pool_ids = sorted({leg.pool_id for i in pending for leg in landings[i].route.legs})
+            snapshot = await self._store.snapshot(pool_ids)
+            pools = dict(snapshot.pools)
+            moved: dict[str, Pool] = {}
+            decided: dict[int, TxRecord] = {}
+            slot = current_slot()
+            for i in pending:
+                landing = landings[i]
+                try:
+                    amount_out, states, _ = execute_route(pools, landing.route)
+                except (InsufficientLiquidity, KeyError):
+                    amount_out, states = 0, {}
+                if amount_out < landing.min_amount_out:  # reverts: moves nothing
+                    decided[i] = TxRecord(status="slippage", order_id=landing.order_id, slot=slot)
+                else:
+                    pools.update(states)
+                    moved.update(states)
+                    decided[i] = TxRecord(
+                        status="settled",
+                        order_id=landing.order_id,
+                        amount_out=amount_out,
+                        slot=slot,
+                    )
+            txs = [
+                TxWrite(
+                    key=self._key(landings[i].signature),
+                    value=_encode(record),
+                    ledger_key=ledger_key(self._ns, record.order_id),
+                    signature=landings[i].signature,
+                )
+                for i, record in decided.items()
+            ]
+            result = await self._store.commit(snapshot, moved, txs=txs, tx_ttl_s=TX_TTL_S)
+            if result == 1:
+                for i, record in decided.items():
+                    outcomes[i] = record
+                break
+            if result < 0:  # decided meanwhile (declared dead by a newer attempt): keep that
+                i = list(decided)[-result - 1]
+                outcomes[i] = await self.lookup(landings[i].signature)
+                pending.remove(i)
+        return outcomes
 
     async def _decide(self, signature: str, record: TxRecord) -> TxRecord:
         """Record an outcome that moves no pool (and append it to the order's ledger), unless

@@ -8,34 +8,41 @@ concurrency). No update is ever lost, and a multi-leg swap moves all its pools o
 Inside one process, swaps on the same pools also queue on a lock, so that contention costs
 waiting, not recomputation (measured in loadtest/bench_market.py).
 
-The same script can also record the swap's transaction (SET NX on its signature) and append
-the signature to its order's ledger, so that a settlement, its ledger entry and the pool moves
-it causes are one atomic step.
+The same script can also record transactions (a slot's settlements and reverts, each refused
+if its signature was already decided) and append each signature to its order's ledger, so that
+settlements, their ledger entries and the pool moves they cause are one atomic step.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import msgspec
 from redis.asyncio import Redis
 
+from shared.batching import Batcher
 from shared.dex.market_seed import seed_pools
 from shared.dex.pools import Pool
 
 _encode = msgspec.json.Encoder().encode
 _decode_pool = msgspec.json.Decoder(Pool).decode  # type: ignore[arg-type]
 
-# KEYS: states hash, versions hash, tx key ("" for none), the order's ledger list ("" for none),
-# the price channel. ARGV: n, then n x (pool_id, expected_version, new_state), then tx_value,
-# tx_ttl_s, signature, the price announcement. Returns 1 committed, 0 a pool moved (nothing
-# written), -1 the tx key already exists. The announcement is published from inside the
-# script: no round trip of its own, and never for a commit that did not happen.
+# KEYS: states hash, versions hash, the price channel. ARGV: n, then n x (pool_id,
+# expected_version, new_state), then m, then m x (tx_key, tx_value, ledger_key, signature),
+# then tx_ttl_s and the price announcement. Returns 1 committed, 0 a pool moved, or -i when the
+# i-th transaction (1-based) was already decided; in both last cases nothing is written. The
+# announcement is published from inside the script: no round trip of its own, and never for a
+# commit that did not happen.
 _COMMIT_SCRIPT = """
 local n = tonumber(ARGV[1])
-if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
+local m = tonumber(ARGV[2 + 3 * n])
+local tx = 3 + 3 * n
+for j = 0, m - 1 do
+  if redis.call('EXISTS', ARGV[tx + 4 * j]) == 1 then return -(j + 1) end
+end
 for i = 0, n - 1 do
   local current = redis.call('HGET', KEYS[2], ARGV[2 + 3 * i]) or '0'
   if current ~= ARGV[3 + 3 * i] then return 0 end
@@ -44,14 +51,13 @@ for i = 0, n - 1 do
   redis.call('HSET', KEYS[1], ARGV[2 + 3 * i], ARGV[4 + 3 * i])
   redis.call('HINCRBY', KEYS[2], ARGV[2 + 3 * i], 1)
 end
-if KEYS[3] ~= '' then
-  redis.call('SET', KEYS[3], ARGV[2 + 3 * n], 'EX', ARGV[3 + 3 * n])
-  if KEYS[4] ~= '' then
-    redis.call('RPUSH', KEYS[4], ARGV[4 + 3 * n])
-    redis.call('EXPIRE', KEYS[4], ARGV[3 + 3 * n])
-  end
+local ttl = ARGV[tx + 4 * m]
+for j = 0, m - 1 do
+  redis.call('SET', ARGV[tx + 4 * j], ARGV[tx + 4 * j + 1], 'EX', ttl)
+  redis.call('RPUSH', ARGV[tx + 4 * j + 2], ARGV[tx + 4 * j + 3])
+  redis.call('EXPIRE', ARGV[tx + 4 * j + 2], ttl)
 end
-if n > 0 then redis.call('PUBLISH', KEYS[5], ARGV[5 + 3 * n]) end
+if n > 0 then redis.call('PUBLISH', KEYS[3], ARGV[tx + 4 * m + 1]) end
 return 1
 """
 
@@ -95,8 +101,21 @@ return added
 
 
 class Snapshot(msgspec.Struct, frozen=True):
+    """Pools as one consistent read; shared between callers, so never modified."""
+
     pools: dict[str, Pool]
     versions: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class TxWrite:
+    """A transaction decided together with a commit: its record under `key`, and its
+    signature appended to its order's ledger list."""
+
+    key: str
+    value: bytes
+    ledger_key: str
+    signature: str
 
 
 class PoolStore:
@@ -112,6 +131,8 @@ class PoolStore:
         self._commit = redis.register_script(_COMMIT_SCRIPT)
         self._seed = redis.register_script(_SEED_SCRIPT)
         self._read = redis.register_script(_SNAPSHOT_SCRIPT)
+        # Concurrent full reads (every order routes against all pools) share one round trip.
+        self._read_all: Batcher[None, Snapshot] = Batcher(self._share_full_read)
 
     @contextlib.asynccontextmanager
     async def locked(self, pool_ids: Iterable[str]) -> AsyncIterator[None]:
@@ -137,7 +158,16 @@ class PoolStore:
         return bool(await self._seed(keys=[self._states, self._versions], args=args))
 
     async def snapshot(self, pool_ids: list[str] | None = None) -> Snapshot:
-        """Every pool (or only `pool_ids`) as one consistent read."""
+        """Every pool (or only `pool_ids`) as one consistent read, made after the call."""
+        if pool_ids is None:
+            return await self._read_all(None)
+        return await self._fetch(pool_ids)
+
+    async def _share_full_read(self, callers: list[None]) -> list[Snapshot]:
+        snapshot = await self._fetch(None)
+        return [snapshot] * len(callers)
+
+    async def _fetch(self, pool_ids: list[str] | None) -> Snapshot:
         wanted = list(self._cache) if pool_ids is None else pool_ids
         args: list[str] = ["all" if pool_ids is None else "some"]
         for pool_id in wanted:
@@ -162,18 +192,18 @@ class PoolStore:
         snapshot: Snapshot,
         updates: Mapping[str, Pool],
         *,
-        tx_key: str = "",
-        tx_value: bytes = b"",
+        txs: Sequence[TxWrite] = (),
         tx_ttl_s: int = 0,
-        ledger_key: str = "",
-        signature: str = "",
     ) -> int:
-        """Write `updates` if none of their pools moved since `snapshot` (and, with `tx_key`,
-        record the transaction in the same step, appending `signature` to the order's
-        `ledger_key` list). 1 written, 0 moved, -1 tx already known."""
+        """Write `updates` if none of their pools moved since `snapshot`, and record `txs` in
+        the same atomic step (each expiring after `tx_ttl_s`). 1 written, 0 a pool moved,
+        -i the i-th of `txs` (1-based) was already recorded; nothing is written unless 1."""
         args: list[str | bytes | int] = [len(updates)]
         for pool_id, pool in updates.items():
             args += [pool_id, snapshot.versions.get(pool_id, "0"), _encode(pool)]
-        args += [tx_value, tx_ttl_s, signature, _encode(sorted(updates))]
-        keys = [self._states, self._versions, tx_key, ledger_key, self.price_channel]
+        args.append(len(txs))
+        for tx in txs:
+            args += [tx.key, tx.value, tx.ledger_key, tx.signature]
+        args += [tx_ttl_s, _encode(sorted(updates))]
+        keys = [self._states, self._versions, self.price_channel]
         return int(await self._commit(keys=keys, args=args))

@@ -1,0 +1,70 @@
+"""Group commit: many concurrent callers, one round trip.
+
+A worker runs dozens of orders at once, and each step of each order used to be its own
+statement or Redis call; on a loopback socket the round trip itself (a syscall each way and
+waking the other side) costs more CPU than the work it carries. A Batcher collects the calls
+made while its previous batch is in flight and runs them as the next batch: idle, a call runs
+at once, alone; busy, calls ride together, and the busier the process the larger the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+class Batcher(Generic[In, Out]):
+    """`await batcher(item)` runs `run_batch` on a list of items (this one and whatever else
+    arrived meanwhile) and returns this item's result. `run_batch` returns one result per
+    item, in order; an exception it raises is raised to every caller of that batch. One batch
+    is in flight at a time, so a call never rides on a batch that started before it."""
+
+    def __init__(
+        self, run_batch: Callable[[list[In]], Awaitable[Sequence[Out]]], *, max_size: int = 256
+    ) -> None:
+        self._run_batch = run_batch
+        self._max_size = max_size
+        self._waiting: list[tuple[In, asyncio.Future[Out]]] = []
+        self._runner: asyncio.Task[None] | None = None
+
+    async def __call__(self, item: In) -> Out:
+        future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._runner is None:
+            # A fresh context: the runner serves every caller, so it must not carry the
+            # first one's context variables (its bound log fields, say).
+            self._runner = asyncio.create_task(self._run(), context=contextvars.Context())
+        return await future
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._waiting[: self._max_size]
+                del self._waiting[: self._max_size]
+                try:
+                    results = await self._run_batch([item for item, _ in batch])
+                    if len(results) != len(batch):
+                        raise RuntimeError(f"{len(results)} results for {len(batch)} items")
+                except asyncio.CancelledError:
+                    for _, future in batch:
+                        future.cancel()
+                    raise
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():  # a caller cancelled meanwhile
+                        future.set_result(result)
+        finally:
+            self._runner = None
+            for _, future in self._waiting:  # cancelled while items were still waiting
+                if not future.done():
+                    future.cancel()
+            self._waiting.clear()
