@@ -33,7 +33,11 @@ class Batcher(Generic[In, Out]):
         self._runner: asyncio.Task[None] | None = None
 
     async def __call__(self, item: In) -> Out:
-        future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if self._runner is not None and self._runner.get_loop() is not loop:
+            # Left behind by an event loop that has closed (a test's, say): start afresh.
+            self._runner, self._waiting = None, []
+        future: asyncio.Future[Out] = loop.create_future()
         self._waiting.append((item, future))
         if self._runner is None:
             # A fresh context: the runner serves every caller, so it must not carry the

@@ -5,15 +5,18 @@ A new order and its first event (`pending`, seq 1) are written by one statement.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
+import asyncpg
 import base58
 import msgspec
 
+from shared.batching import Batcher
 from shared.db import pool
 from shared.errors import InvalidRequest
 from shared.lifecycle import format_timestamp
@@ -181,28 +184,36 @@ def _slippage_bps(req: SubmitOrderRequest, bad: object) -> int:
 # that insert happened: two identical submits at the same instant create one order (the second
 # waits on the key's unique index, then inserts nothing).
 _INSERT_SQL = """
-WITH guard AS (
+WITH new AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::numeric[], $7::int[], $8::numeric[], $9::int[], $10::float8[],
+                         $11::jsonb[], $12::jsonb[], $13::text[], $14::text[])
+        AS n(id, order_type, wallet_address, token_in, token_out, amount_in, slippage_bps,
+             limit_price, max_price_impact_bps, expires_in_s, waiting, pending, key,
+             request_hash)
+), guard AS (
     INSERT INTO idempotency_keys (key, request_hash, order_id, created_at)
-    SELECT $13::text, $14::text, $1, clock_timestamp() WHERE $13::text IS NOT NULL
+    SELECT key, request_hash, id, clock_timestamp() FROM new WHERE key IS NOT NULL
     ON CONFLICT (key) DO NOTHING
-    RETURNING key
+    RETURNING order_id
 ), created AS (
     INSERT INTO orders (id, order_type, status, wallet_address, token_in, token_out, amount_in,
                         slippage_bps, limit_price, max_price_impact_bps, expires_at,
                         attempt, last_seq, created_at, updated_at)
-    SELECT $1, $2, CASE WHEN $11::jsonb IS NULL THEN 'pending' ELSE 'waiting' END,
-           $3, $4, $5, $6, $7, $8, $9,
-           clock_timestamp() + make_interval(secs => $10::float8),
-           0, CASE WHEN $11::jsonb IS NULL THEN 1 ELSE 2 END, clock_timestamp(), clock_timestamp()
-    WHERE $13::text IS NULL OR EXISTS (SELECT 1 FROM guard)
+    SELECT id, order_type, CASE WHEN waiting IS NULL THEN 'pending' ELSE 'waiting' END,
+           wallet_address, token_in, token_out, amount_in, slippage_bps, limit_price,
+           max_price_impact_bps, clock_timestamp() + make_interval(secs => expires_in_s),
+           0, CASE WHEN waiting IS NULL THEN 1 ELSE 2 END, clock_timestamp(), clock_timestamp()
+    FROM new WHERE key IS NULL OR id IN (SELECT order_id FROM guard)
     RETURNING id, created_at, expires_at
 ), events AS (
     INSERT INTO order_events (order_id, seq, status, attempt, data, created_at)
-    SELECT id, 1, 'pending', 0, $12::jsonb, created_at FROM created
+    SELECT id, 1, 'pending', 0, new.pending, created.created_at FROM created JOIN new USING (id)
     UNION ALL
-    SELECT id, 2, 'waiting', 0, $11::jsonb, created_at FROM created WHERE $11::jsonb IS NOT NULL
+    SELECT id, 2, 'waiting', 0, new.waiting, created.created_at FROM created JOIN new USING (id)
+    WHERE new.waiting IS NOT NULL
 )
-SELECT created_at, expires_at FROM created
+SELECT id, created_at, expires_at FROM created
 """
 
 _encode = msgspec.json.Encoder(decimal_format="string").encode
@@ -249,13 +260,22 @@ def limit_floor_base_units(
     return int(exact.to_integral_value(rounding=ROUND_CEILING))
 
 
+@dataclass(frozen=True, slots=True)
+class _Insert:
+    order_id: uuid.UUID
+    order: NewOrder
+    idempotency: tuple[str, str] | None
+    pending: dict[str, Any]
+    waiting: dict[str, Any] | None
+
+
 async def create_order(
     order: NewOrder, idempotency: tuple[str, str] | None = None
 ) -> CreatedOrder | None:
-    """Store a new order with its first event(s), in one statement. With `idempotency`
-    (key, request hash): None when that key was used before (nothing is stored)."""
-    order_id = uuid.uuid4()
-    data: dict[str, Any] = {
+    """Store a new order with its first event(s), in one statement shared with the orders
+    submitted at the same moment. With `idempotency` (key, request hash): None when that key
+    was used before (nothing is stored)."""
+    pending: dict[str, Any] = {
         "orderType": order.order_type,
         "tokenIn": order.token_in.symbol,
         "tokenOut": order.token_out.symbol if order.token_out else order.target,
@@ -263,29 +283,76 @@ async def create_order(
         "slippageBps": order.slippage_bps,
     }
     waiting = None if order.order_type == "market" else waiting_data(order)
-    row = await pool().fetchrow(
-        _INSERT_SQL,
-        order_id,
-        order.order_type,
-        order.wallet_address,
-        order.token_in.mint,
-        order.token_out_key,
-        order.amount_in,
-        order.slippage_bps,
-        order.limit_price,
-        order.max_price_impact_bps,
-        None if order.expires_in_s is None else float(order.expires_in_s),
-        None if waiting is None else _encode(waiting).decode(),
-        _encode(data).decode(),
-        *(idempotency or (None, None)),
-    )
+    insert = _Insert(uuid.uuid4(), order, idempotency, pending, waiting)
+    row = await _insert_orders(insert)
     if row is None:
         return None
+    order_id = str(insert.order_id)
     stamp = format_timestamp(row["created_at"])
-    events = [OrderEvent(str(order_id), 1, "pending", 0, stamp, data)]
+    events = [OrderEvent(order_id, 1, "pending", 0, stamp, pending)]
     if waiting is not None:
-        events.append(OrderEvent(str(order_id), 2, "waiting", 0, stamp, waiting))
-    return CreatedOrder(str(order_id), events, row["created_at"], row["expires_at"])
+        events.append(OrderEvent(order_id, 2, "waiting", 0, stamp, waiting))
+    return CreatedOrder(order_id, events, row["created_at"], row["expires_at"])
+
+
+async def _insert_batch(inserts: list[_Insert]) -> list[asyncpg.Record | None]:
+    """The inserts, in one statement per round of distinct Idempotency-Keys (normally one).
+    Should a statement fail on one order's data, each order is retried alone, so that one
+    bad order fails only its own submit."""
+    rows: dict[uuid.UUID, asyncpg.Record] = {}
+    remaining = inserts
+    while remaining:
+        keys: set[str] = set()
+        this_round, remaining_next = [], []
+        for insert in remaining:
+            key = insert.idempotency[0] if insert.idempotency else None
+            (remaining_next if key in keys else this_round).append(insert)
+            if key is not None:
+                keys.add(key)
+        # Keys in one order, so that two processes' batches cannot wait on each other.
+        this_round.sort(key=lambda insert: insert.idempotency[0] if insert.idempotency else "")
+        try:
+            found = await _insert_round(this_round)
+        except asyncpg.DataError:
+            if len(this_round) == 1:
+                raise
+            found = []
+            for insert in this_round:
+                with contextlib.suppress(asyncpg.DataError):
+                    found += await _insert_round([insert])
+        rows.update((row["id"], row) for row in found)
+        remaining = remaining_next
+    return [rows.get(insert.order_id) for insert in inserts]
+
+
+async def _insert_round(inserts: list[_Insert]) -> list[asyncpg.Record]:
+    columns: list[list[Any]] = [[] for _ in range(14)]
+    for insert in inserts:
+        order = insert.order
+        for column, value in zip(
+            columns,
+            (
+                insert.order_id,
+                order.order_type,
+                order.wallet_address,
+                order.token_in.mint,
+                order.token_out_key,
+                order.amount_in,
+                order.slippage_bps,
+                order.limit_price,
+                order.max_price_impact_bps,
+                None if order.expires_in_s is None else float(order.expires_in_s),
+                None if insert.waiting is None else _encode(insert.waiting).decode(),
+                _encode(insert.pending).decode(),
+                *(insert.idempotency or (None, None)),
+            ),
+            strict=True,
+        ):
+            column.append(value)
+    return await pool().fetch(_INSERT_SQL, *columns)
+
+
+_insert_orders: Batcher[_Insert, asyncpg.Record | None] = Batcher(_insert_batch)
 
 
 async def idempotent_answer(key: str) -> tuple[str, str] | None:
@@ -308,25 +375,39 @@ class StoredEvent(msgspec.Struct, rename="camel"):
 
 
 _EVENTS_SQL = """
-SELECT seq, status, attempt, data::text AS data, created_at
-FROM order_events WHERE order_id = $1 AND seq > $2 ORDER BY seq
+SELECT wanted.ord, e.seq, e.status, e.attempt, e.data::text AS data, e.created_at
+FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS wanted(order_id, after_seq, ord)
+JOIN order_events e ON e.order_id = wanted.order_id AND e.seq > wanted.after_seq
+ORDER BY wanted.ord, e.seq
 """
 
 
 async def load_events(order_id: uuid.UUID, after_seq: int = 0) -> list[StoredEvent]:
-    rows = await pool().fetch(_EVENTS_SQL, order_id, after_seq)
-    text_id = str(order_id)
-    return [
-        StoredEvent(
-            order_id=text_id,
-            seq=row["seq"],
-            status=row["status"],
-            attempt=row["attempt"],
-            timestamp=format_timestamp(row["created_at"]),
-            data=msgspec.Raw(row["data"].encode()),
+    """The order's events after `after_seq`, in seq order; read together with the other
+    streams opening at the same moment."""
+    return await _load_events((order_id, after_seq))
+
+
+async def _load_events_batch(wanted: list[tuple[uuid.UUID, int]]) -> list[list[StoredEvent]]:
+    order_ids, after = zip(*wanted, strict=True)
+    rows = await pool().fetch(_EVENTS_SQL, list(order_ids), list(after))
+    found: list[list[StoredEvent]] = [[] for _ in wanted]
+    for row in rows:
+        index = row["ord"] - 1
+        found[index].append(
+            StoredEvent(
+                order_id=str(order_ids[index]),
+                seq=row["seq"],
+                status=row["status"],
+                attempt=row["attempt"],
+                timestamp=format_timestamp(row["created_at"]),
+                data=msgspec.Raw(row["data"].encode()),
+            )
         )
-        for row in rows
-    ]
+    return found
+
+
+_load_events: Batcher[tuple[uuid.UUID, int], list[StoredEvent]] = Batcher(_load_events_batch)
 
 
 async def order_progress(order_id: uuid.UUID) -> tuple[str, int] | None:

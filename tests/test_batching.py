@@ -1,0 +1,250 @@
+"""Group commit: the Batcher itself, and the two places that batch with it on real servers:
+a step for many orders in one statement (take_steps) and a chain slot (SimulatedChain)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Mapping
+from typing import TypeVar
+
+import structlog
+
+from shared.batching import Batcher
+from shared.config import Settings
+from shared.db import pool
+from shared.dex.chain import TxRecord, new_signature, order_transactions
+from shared.dex.cpmm import CpmmPool
+from shared.dex.pools import Pool
+from shared.dex.routing import Route, best_route, execute_route
+from shared.lifecycle import StepRequest, take_steps
+from shared.orders import create_order, load_events
+from shared.tokens import token_by_symbol
+from tests.test_chain_ledger import chain_and_executor
+from tests.test_persistence import new_order
+
+SOL, USDC = token_by_symbol("SOL"), token_by_symbol("USDC")
+POOL = "raydium-SOL-USDC"
+T = TypeVar("T")
+
+
+class Recorder:
+    """A run_batch that records its batches; each waits for `release` (set unless held)."""
+
+    def __init__(self, *, hold: bool = False) -> None:
+        self.batches: list[list[str]] = []
+        self.started, self.release = asyncio.Event(), asyncio.Event()
+        if not hold:
+            self.release.set()
+
+    async def __call__(self, items: list[str]) -> list[str]:
+        self.batches.append(list(items))
+        self.started.set()
+        await self.release.wait()
+        return [item.upper() for item in items]
+
+
+async def test_concurrent_calls_share_batches_and_get_their_own_results() -> None:
+    run = Recorder()
+    batcher: Batcher[str, str] = Batcher(run)
+    items = [f"item{i}" for i in range(10)]
+    async with asyncio.timeout(5):
+        results = await asyncio.gather(*(batcher(item) for item in items))
+    assert results == [item.upper() for item in items]
+    assert len(run.batches) < len(items)
+    assert [item for batch in run.batches for item in batch] == items
+
+
+async def queue_calls(batcher: Batcher[T, T], *items: T) -> list[asyncio.Task[T]]:
+    """Tasks calling batcher(item), returned once every item is queued: batcher(item) queues
+    it before the task first yields, so no sleep is needed."""
+    queued = [asyncio.Event() for _ in items]
+
+    async def call(item: T, event: asyncio.Event) -> T:
+        event.set()
+        return await batcher(item)
+
+    tasks = [asyncio.create_task(call(i, e)) for i, e in zip(items, queued, strict=True)]
+    await asyncio.gather(*(event.wait() for event in queued))
+    return tasks
+
+
+async def test_a_call_made_during_a_batch_waits_for_the_next_one() -> None:
+    run = Recorder(hold=True)
+    batcher: Batcher[str, str] = Batcher(run)
+    async with asyncio.timeout(5):
+        first = asyncio.create_task(batcher("a"))
+        await run.started.wait()  # the batch of "a" is in flight, held open
+        later = await queue_calls(batcher, "b", "c")
+        assert run.batches == [["a"]]
+        assert not any(task.done() for task in (first, *later))
+        run.release.set()
+        assert await asyncio.gather(first, *later) == ["A", "B", "C"]
+    assert run.batches == [["a"], ["b", "c"]]
+
+
+async def test_a_failing_batch_raises_to_every_caller_and_the_batcher_keeps_working() -> None:
+    batches: list[list[int]] = []
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def run_batch(items: list[int]) -> list[int]:
+        batches.append(items)
+        if len(batches) == 1:
+            started.set()
+            await release.wait()
+            raise ValueError("the batch failed")
+        return [item * 2 for item in items]
+
+    batcher: Batcher[int, int] = Batcher(run_batch)
+    async with asyncio.timeout(5):
+        failing = asyncio.gather(*(batcher(i) for i in range(3)), return_exceptions=True)
+        await started.wait()
+        [during] = await queue_calls(batcher, 5)  # queued while the failing batch runs
+        release.set()
+        failed = await failing
+        assert await during == 10
+        assert await batcher(6) == 12
+    assert all(isinstance(e, ValueError) and str(e) == "the batch failed" for e in failed)
+    assert batches == [[0, 1, 2], [5], [6]]
+
+
+async def test_a_wrong_number_of_results_raises_instead_of_hanging() -> None:
+    async def run_batch(items: list[int]) -> list[int]:
+        return items[1:]  # one result short
+
+    batcher: Batcher[int, int] = Batcher(run_batch)
+    async with asyncio.timeout(5):
+        outcomes = await asyncio.gather(batcher(1), batcher(2), return_exceptions=True)
+    assert all(isinstance(o, RuntimeError) and "results for" in str(o) for o in outcomes)
+
+
+async def test_the_runner_does_not_carry_the_first_callers_context() -> None:
+    seen: list[dict[str, object]] = []
+
+    async def run_batch(items: list[str]) -> list[str]:
+        seen.append(structlog.contextvars.get_contextvars())
+        return items
+
+    batcher: Batcher[str, str] = Batcher(run_batch)
+
+    async def call(order_id: str) -> tuple[str, dict[str, object]]:
+        structlog.contextvars.bind_contextvars(order_id=order_id)  # this task's copy only
+        return await batcher(order_id), structlog.contextvars.get_contextvars()
+
+    async with asyncio.timeout(5):
+        results = await asyncio.gather(call("first"), call("second"))
+    assert [(r, ctx.get("order_id")) for r, ctx in results] == [
+        ("first", "first"),
+        ("second", "second"),
+    ]
+    assert seen and all("order_id" not in ctx for ctx in seen)
+
+
+# --- take_steps: many orders, one call ------------------------------------------------------
+
+
+async def new_order_id() -> uuid.UUID:
+    return uuid.UUID((await create_order(new_order())).order_id)
+
+
+async def test_take_steps_moves_many_orders_and_refuses_only_the_wrong_one(db: Settings) -> None:
+    a, b, pending = [await new_order_id() for _ in range(3)]
+    results = await take_steps(
+        [
+            StepRequest(a, [("routing", {"n": 1})], 1),
+            StepRequest(pending, [("building", {})], 1),  # pending -> building: refused
+            StepRequest(b, [("routing", {"n": 2}), ("building", {"n": 3})], 1),
+        ]
+    )
+    assert [[(e.seq, e.status, e.data) for e in events] for events in results] == [
+        [(2, "routing", {"n": 1})],
+        [],
+        [(2, "routing", {"n": 2}), (3, "building", {"n": 3})],
+    ]
+    rows = await pool().fetch(
+        "SELECT id, status, last_seq FROM orders WHERE id = ANY($1::uuid[])", [a, b, pending]
+    )
+    assert {r["id"]: (r["status"], r["last_seq"]) for r in rows} == {
+        a: ("routing", 2),
+        b: ("building", 3),
+        pending: ("pending", 1),
+    }
+
+
+async def test_take_steps_runs_the_same_order_twice_in_separate_rounds(db: Settings) -> None:
+    a, b = await new_order_id(), await new_order_id()
+    results = await take_steps(
+        [
+            StepRequest(a, [("routing", {})], 1),
+            StepRequest(b, [("routing", {})], 1),
+            StepRequest(a, [("building", {})], 1),  # sees the routing just taken
+            StepRequest(b, [("routing", {})], 1),  # the same attempt enters routing once
+        ]
+    )
+    assert [[(e.seq, e.status) for e in events] for events in results] == [
+        [(2, "routing")],
+        [(2, "routing")],
+        [(3, "building")],
+        [],
+    ]
+    assert [e.status for e in await load_events(a)] == ["pending", "routing", "building"]
+    assert [e.seq for e in await load_events(b)] == [1, 2]
+
+
+# --- SimulatedChain: sends landing together form one slot -----------------------------------
+
+
+def replay(pools: Mapping[str, Pool], swaps: list[tuple[Route, int]]) -> tuple[list[int], Pool]:
+    """The swaps applied one after the other with execute_route, as a slot must: each one's
+    output (0 for a revert) and the pool at the end."""
+    pools, outs = dict(pools), []
+    for route, min_amount_out in swaps:
+        amount_out, states, _ = execute_route(pools, route)
+        settled = amount_out >= min_amount_out
+        outs.append(amount_out if settled else 0)
+        if settled:
+            pools.update(states)
+    return outs, pools[POOL]
+
+
+async def test_sends_land_in_one_slot_each_priced_after_the_previous(db: Settings) -> None:
+    async with chain_and_executor(db) as (chain, executor):
+        start = await executor.store.snapshot([POOL])
+        routes = [
+            best_route({POOL: start.pools[POOL]}, SOL.mint, USDC.mint, sol * 10**9)
+            for sol in (5, 20, 1, 40, 3)
+        ]
+        assert all({leg.pool_id for leg in r.legs} == {POOL} for r in routes)
+        # The fourth asks for more than it can get; the second was declared dead before sending.
+        mins = [1, 1, 1, routes[3].amount_out * 2, 1]
+        orders, signatures = [str(uuid.uuid4()) for _ in routes], [new_signature() for _ in routes]
+        assert (await chain.expire(signatures[1], orders[1])).status == "dead"
+        async with asyncio.timeout(10):
+            records: list[TxRecord] = await asyncio.gather(
+                *(
+                    chain.send(s, o, r, m)
+                    for s, o, r, m in zip(signatures, orders, routes, mins, strict=True)
+                )
+            )
+        end = await executor.store.snapshot([POOL])
+        ledgers = [await order_transactions(executor.redis, db.redis_namespace, o) for o in orders]
+
+    assert [r.status for r in records] == ["settled", "dead", "settled", "slippage", "settled"]
+    landed = [i for i, r in enumerate(records) if r.status != "dead"]
+    assert len({records[i].slot for i in landed}) == 1  # one slot
+    assert int(end.versions[POOL]) == int(start.versions[POOL]) + 1  # one commit for the slot
+    outs, expected_pool = replay(start.pools, [(routes[i], mins[i]) for i in landed])
+    assert [records[i].amount_out for i in landed] == outs
+    assert end.pools[POOL] == expected_pool
+    # Later swaps were priced on the pool the earlier ones left: less than their quotes.
+    assert records[2].amount_out < routes[2].amount_out
+    assert records[4].amount_out < routes[4].amount_out
+    before, after = start.pools[POOL], end.pools[POOL]
+    assert isinstance(before, CpmmPool) and isinstance(after, CpmmPool)
+    settled = [i for i, r in enumerate(records) if r.status == "settled"]
+    assert after.reserve_a - before.reserve_a == sum(routes[i].amount_in for i in settled)
+    assert before.reserve_b - after.reserve_b == sum(records[i].amount_out for i in settled)
+    # Each decided signature is listed once, under its own order.
+    assert [[(s, r.status) for s, r in ledger] for ledger in ledgers] == [
+        [(s, r.status)] for s, r in zip(signatures, records, strict=True)
+    ]
