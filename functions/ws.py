@@ -1,7 +1,8 @@
 """Serving an order's event sequence on a WebSocket, shared by both stream functions.
 
 Litestar notices a disconnect only while someone receives, so the events are sent from a
-background task while this coroutine keeps receiving; whichever ends first ends the other.
+task while another keeps receiving: the client leaving (the receiver ends) or the server
+shutting down cancels the sender.
 
 Close codes: 1000 after the terminal event; 1001 when this API process shuts down (SIGTERM);
 1013 (try again later) when PostgreSQL or Redis is unreachable; 1011 on any other server
@@ -46,16 +47,22 @@ class _Shutdown:
         self.started = asyncio.Event()
         self.idle = asyncio.Event()  # no stream open
         self.idle.set()
-        self.open = 0
+        self.senders: set[asyncio.Task[tuple[int, str]]] = set()
 
-    def opened(self) -> None:
-        self.open += 1
+    def opened(self, sender: asyncio.Task[tuple[int, str]]) -> None:
+        self.senders.add(sender)
         self.idle.clear()
 
-    def closed(self) -> None:
-        self.open -= 1
-        if not self.open:
+    def closed(self, sender: asyncio.Task[tuple[int, str]]) -> None:
+        self.senders.discard(sender)
+        if not self.senders:
             self.idle.set()
+
+    def start(self) -> None:
+        """Stop every stream's sender: each stream then closes with 1001."""
+        self.started.set()
+        for sender in self.senders:
+            sender.cancel()
 
 
 _shutdown: _Shutdown | None = None  # set by close_streams_on_shutdown
@@ -89,26 +96,28 @@ async def stream_order(
     if shutdown.started.is_set():
         await close(socket, CLOSE_GOING_AWAY, "the server is shutting down")
         return
-    shutdown.opened()
+    sender = asyncio.create_task(send_all())
+    receiver = asyncio.create_task(_drain(socket))
+    receiver.add_done_callback(lambda _: sender.cancel())  # the client left: stop sending
+    shutdown.opened(sender)
     try:
-        sender = asyncio.create_task(send_all())
-        receiver = asyncio.create_task(_drain(socket))
-        going_away = asyncio.create_task(shutdown.started.wait())
-        done, _ = await asyncio.wait(
-            {sender, receiver, going_away}, return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in (sender, receiver, going_away):
-            if task not in done:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
-                    await task
-        if sender in done and not sender.cancelled() and sender.exception() is None:
-            code, reason = sender.result()
-            await close(socket, code, reason)
-        elif going_away in done:
+        code, reason = await sender
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # this handler itself is being cancelled
+        if shutdown.started.is_set():  # cancelled by the shutdown, not by the client leaving
             await close(socket, CLOSE_GOING_AWAY, "the server is shutting down")
+    except WebSocketDisconnect:
+        pass  # the client went while an event was being sent
+    else:
+        await close(socket, code, reason)
     finally:
-        shutdown.closed()
+        shutdown.closed(sender)
+        for task in (sender, receiver):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+                await task
 
 
 def close_streams_on_shutdown() -> None:
@@ -122,7 +131,7 @@ def close_streams_on_shutdown() -> None:
     shutdown = _shutdown = _Shutdown()
 
     async def going_away(previous: Any, sig: int, frame: Any) -> None:
-        shutdown.started.set()
+        shutdown.start()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(shutdown.idle.wait(), GOING_AWAY_WAIT_S)
         previous(sig, frame)
