@@ -165,11 +165,15 @@ class SimulatedChain:
         meanwhile keeps its earlier outcome. None: the pools kept moving (other processes)."""
         outcomes: list[TxRecord | None] = [None] * len(landings)
         pending = list(range(len(landings)))
-        for _ in range(MAX_COMMIT_TRIES):
+        for attempt in range(MAX_COMMIT_TRIES):
             if not pending:
                 break
             pool_ids = sorted({leg.pool_id for i in pending for leg in landings[i].route.legs})
-            snapshot = await self._store.snapshot(pool_ids)
+            # First from the pools as this process last saw them (usually current: it made
+            # the last move); the commit's version check sends a stale guess round again.
+            snapshot = (self._store.last_known(pool_ids) if attempt == 0 else None) or (
+                await self._store.snapshot(pool_ids)
+            )
             pools = dict(snapshot.pools)
             moved: dict[str, Pool] = {}
             decided: dict[int, TxRecord] = {}

@@ -206,4 +206,21 @@ class PoolStore:
             args += [tx.key, tx.value, tx.ledger_key, tx.signature]
         args += [tx_ttl_s, _encode(sorted(updates))]
         keys = [self._states, self._versions, self.price_channel]
-        return int(await self._commit(keys=keys, args=args))
+        result = int(await self._commit(keys=keys, args=args))
+        if result == 1:  # what this process wrote is the newest state: remember it
+            for pool_id, pool in updates.items():
+                version = int(snapshot.versions.get(pool_id, "0")) + 1
+                self._cache[pool_id] = (str(version), pool)
+        return result
+
+    def last_known(self, pool_ids: Iterable[str]) -> Snapshot | None:
+        """The pools as this process last read or wrote them, without a round trip; None if
+        one was never seen. Possibly stale: only for a commit, whose version check catches
+        that."""
+        known = {pool_id: self._cache.get(pool_id) for pool_id in pool_ids}
+        if any(entry is None for entry in known.values()):
+            return None
+        return Snapshot(
+            pools={pool_id: entry[1] for pool_id, entry in known.items() if entry},
+            versions={pool_id: entry[0] for pool_id, entry in known.items() if entry},
+        )
