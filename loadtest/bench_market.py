@@ -8,8 +8,10 @@ state consistent under contention (a Redis script vs a PostgreSQL row lock).
 2. The gain of the best route over the best single venue for large SOL->USDC orders, in bps.
 3. Swaps per second on ONE pool with C concurrent swappers, each swap read-compute-write:
    (a) optimistic: snapshot from Redis, pool maths in Python, Lua check-and-set, retry on
-       conflict (what the engine does); (b) pessimistic: SELECT ... FOR UPDATE of the pool's
-   row in PostgreSQL, pool maths, UPDATE, COMMIT.
+       conflict; (b) the same, queued on one lock per process; (c) what the engine does:
+   SimulatedChain.send, whose swaps arriving together land as one slot (one read, one
+   check-and-set for the slot); (d) pessimistic: SELECT ... FOR UPDATE of the pool's row in
+   PostgreSQL, pool maths, UPDATE, COMMIT.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import random
 import time
 
 import asyncpg
@@ -24,6 +27,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from loadtest.common import machine, scratch_services
+from shared.dex.chain import SimulatedChain, new_signature
 from shared.dex.market_seed import seed_pools
 from shared.dex.pools import Pool, swap
 from shared.dex.routing import best_route, split_gain_bps
@@ -55,11 +59,12 @@ async def optimistic(
     shared = PoolStore(clients[0], namespace)
     stores = [shared if local_lock else PoolStore(c, namespace) for c in clients]
     await stores[0].seed(42)
+    lock = asyncio.Lock()
 
     async def swapper(store: PoolStore, count: int) -> None:
         for i in range(count):
             mint = SOL.mint if i % 2 else USDC.mint
-            async with store.locked([POOL_ID]) if local_lock else contextlib.nullcontext():
+            async with lock if local_lock else contextlib.nullcontext():
                 while True:
                     snapshot = await store.snapshot([POOL_ID])
                     _, after = swap(snapshot.pools[POOL_ID], mint, 10**7)
@@ -71,6 +76,29 @@ async def optimistic(
     elapsed = time.perf_counter() - started
     for client in clients:
         await client.aclose()
+    return swaps / elapsed
+
+
+async def in_slots(redis_url: str, namespace: str, swappers: int, swaps: int) -> float:
+    """The engine's way: each swapper sends signed swaps to one process's SimulatedChain."""
+    client = aioredis.from_url(redis_url, max_connections=swappers + 4)
+    store = PoolStore(client, namespace)
+    await store.seed(42)
+    chain = SimulatedChain(
+        client, namespace, store, latency_ms=(0, 0), failure_rate=0.0, rng=random.Random(1)
+    )
+    pool = {POOL_ID: (await store.snapshot([POOL_ID])).pools[POOL_ID]}  # this pool alone
+    routes = [best_route(pool, a.mint, b.mint, 10**7) for a, b in ((USDC, SOL), (SOL, USDC))]
+
+    async def swapper(count: int) -> None:
+        for i in range(count):
+            record = await chain.send(new_signature(), "bench", routes[i % 2], 0)
+            assert record.status == "settled", record
+
+    started = time.perf_counter()
+    await asyncio.gather(*(swapper(swaps // swappers) for _ in range(swappers)))
+    elapsed = time.perf_counter() - started
+    await client.aclose()
     return swaps / elapsed
 
 
@@ -105,7 +133,7 @@ async def pessimistic(database_url: str, swappers: int, swaps: int) -> float:
     return swaps / elapsed
 
 
-async def contention(swaps: int, levels: list[int]) -> list[tuple[int, float, float, float]]:
+async def contention(swaps: int, levels: list[int]) -> list[tuple[int, float, float, float, float]]:
     rows = []
     async with scratch_services() as services:
         for level in levels:
@@ -116,11 +144,12 @@ async def contention(swaps: int, levels: list[int]) -> list[tuple[int, float, fl
             locked_rate = await optimistic(
                 services.redis_url, namespace + "l", level, swaps, local_lock=True
             )
+            slot_rate = await in_slots(services.redis_url, namespace + "s", level, swaps)
             db = await asyncpg.connect(services.database_url)
             await db.execute("DROP TABLE IF EXISTS bench_pools")
             await db.close()
             pg_rate = await pessimistic(services.database_url, level, swaps)
-            rows.append((level, redis_rate, locked_rate, pg_rate))
+            rows.append((level, redis_rate, locked_rate, slot_rate, pg_rate))
         client = aioredis.from_url(services.redis_url)
         for level in levels:
             keys = [k async for k in client.scan_iter(match=f"{services.namespace}{level}*")]
@@ -146,10 +175,11 @@ def main() -> None:
         print(f"split gain, {sol:,} SOL -> USDC (direct pools): {gain:.1f} bps over the best venue")
     print(
         "contention on one pool, swaps/s: Redis check-and-set script (retry on conflict) | "
-        "the same with a per-process lock | PostgreSQL row lock (SELECT ... FOR UPDATE)"
+        "the same with a per-process lock | landing in slots (the engine) | "
+        "PostgreSQL row lock (SELECT ... FOR UPDATE)"
     )
-    for level, redis_rate, locked_rate, pg_rate in asyncio.run(contention(args.swaps, [1, 4, 16])):
-        print(f"  {level:>2} swappers: {redis_rate:8,.0f} | {locked_rate:8,.0f} | {pg_rate:8,.0f}")
+    for level, *rates in asyncio.run(contention(args.swaps, [1, 4, 16])):
+        print(f"  {level:>2} swappers: " + " | ".join(f"{rate:8,.0f}" for rate in rates))
 
 
 if __name__ == "__main__":

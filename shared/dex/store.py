@@ -5,8 +5,8 @@ reads a consistent snapshot (MULTI), computes the new states in Python (the pool
 commits them with one Lua script that checks every touched pool's version first: if any moved
 meanwhile nothing is written and the swap is recomputed on the newer state (optimistic
 concurrency). No update is ever lost, and a multi-leg swap moves all its pools or none.
-Inside one process, swaps on the same pools also queue on a lock, so that contention costs
-waiting, not recomputation (measured in loadtest/bench_market.py).
+Inside one process, swaps do not race each other: the chain lands those that arrive together
+as one slot, one commit (measured in loadtest/bench_market.py).
 
 The same script can also record transactions (a slot's settlements and reverts, each refused
 if its signature was already decided) and append each signature to its order's ledger, so that
@@ -15,9 +15,7 @@ settlements, their ledger entries and the pool moves they cause are one atomic s
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -120,7 +118,6 @@ class TxWrite:
 
 class PoolStore:
     def __init__(self, redis: Redis, namespace: str) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
         # The last state this process read of each pool, by version: a snapshot fetches and
         # decodes only the pools that changed since.
         self._cache: dict[str, tuple[str, Pool]] = {}
@@ -133,17 +130,6 @@ class PoolStore:
         self._read = redis.register_script(_SNAPSHOT_SCRIPT)
         # Concurrent full reads (every order routes against all pools) share one round trip.
         self._read_all: Batcher[None, Snapshot] = Batcher(self._share_full_read)
-
-    @contextlib.asynccontextmanager
-    async def locked(self, pool_ids: Iterable[str]) -> AsyncIterator[None]:
-        """Serialise this process's swaps on the same pools (taken in sorted order, so two
-        multi-pool swaps cannot deadlock). Across processes the commit's version check does
-        the work; inside one, waiting is cheaper than computing a swap that is bound to lose."""
-        locks = [self._locks.setdefault(p, asyncio.Lock()) for p in sorted(set(pool_ids))]
-        async with contextlib.AsyncExitStack() as stack:
-            for lock in locks:
-                await stack.enter_async_context(lock)
-            yield
 
     async def seed(self, seed: int) -> int:
         """Create the seeded pools that do not exist yet; return how many were created."""
