@@ -5,7 +5,6 @@ A new order and its first event (`pending`, seq 1) are written by one statement.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -285,6 +284,8 @@ async def create_order(
     waiting = None if order.order_type == "market" else waiting_data(order)
     insert = _Insert(uuid.uuid4(), order, idempotency, pending, waiting)
     row = await _insert_orders(insert)
+    if isinstance(row, Exception):
+        raise row
     if row is None:
         return None
     order_id = str(insert.order_id)
@@ -295,11 +296,12 @@ async def create_order(
     return CreatedOrder(order_id, events, row["created_at"], row["expires_at"])
 
 
-async def _insert_batch(inserts: list[_Insert]) -> list[asyncpg.Record | None]:
-    """The inserts, in one statement per round of distinct Idempotency-Keys (normally one).
-    Should a statement fail on one order's data, each order is retried alone, so that one
-    bad order fails only its own submit."""
-    rows: dict[uuid.UUID, asyncpg.Record] = {}
+async def _insert_batch(inserts: list[_Insert]) -> list[asyncpg.Record | Exception | None]:
+    """The inserts, in one statement per round of distinct Idempotency-Keys (normally one):
+    per insert its row, None (its key was used before), or the error that refused it. Should
+    a statement fail on one order's data, each order is retried alone, so that one bad order
+    fails only its own submit."""
+    rows: dict[uuid.UUID, asyncpg.Record | Exception] = {}
     remaining = inserts
     while remaining:
         keys: set[str] = set()
@@ -313,13 +315,17 @@ async def _insert_batch(inserts: list[_Insert]) -> list[asyncpg.Record | None]:
         this_round.sort(key=lambda insert: insert.idempotency[0] if insert.idempotency else "")
         try:
             found = await _insert_round(this_round)
-        except asyncpg.DataError:
+        except asyncpg.DataError as error:
             if len(this_round) == 1:
-                raise
-            found = []
-            for insert in this_round:
-                with contextlib.suppress(asyncpg.DataError):
-                    found += await _insert_round([insert])
+                rows[this_round[0].order_id] = error
+                found = []
+            else:
+                found = []
+                for insert in this_round:
+                    try:
+                        found += await _insert_round([insert])
+                    except asyncpg.DataError as own_error:
+                        rows[insert.order_id] = own_error
         rows.update((row["id"], row) for row in found)
         remaining = remaining_next
     return [rows.get(insert.order_id) for insert in inserts]
@@ -352,7 +358,7 @@ async def _insert_round(inserts: list[_Insert]) -> list[asyncpg.Record]:
     return await pool().fetch(_INSERT_SQL, *columns)
 
 
-_insert_orders: Batcher[_Insert, asyncpg.Record | None] = Batcher(_insert_batch)
+_insert_orders: Batcher[_Insert, asyncpg.Record | Exception | None] = Batcher(_insert_batch)
 
 
 async def idempotent_answer(key: str) -> tuple[str, str] | None:

@@ -4,10 +4,12 @@ a step for many orders in one statement (take_steps) and a chain slot (Simulated
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from typing import TypeVar
 
+import asyncpg
 import structlog
 
 from shared.batching import Batcher
@@ -18,7 +20,8 @@ from shared.dex.cpmm import CpmmPool
 from shared.dex.pools import Pool
 from shared.dex.routing import Route, best_route, execute_route
 from shared.lifecycle import StepRequest, take_steps
-from shared.orders import create_order, load_events
+from shared.orders import CreatedOrder, create_order, load_events
+from shared.queue import create_queue, enqueue_order, redis_client
 from shared.tokens import token_by_symbol
 from tests.test_chain_ledger import chain_and_executor
 from tests.test_persistence import new_order
@@ -248,3 +251,61 @@ async def test_sends_land_in_one_slot_each_priced_after_the_previous(db: Setting
     assert [[(s, r.status) for s, r in ledger] for ledger in ledgers] == [
         [(s, r.status)] for s, r in zip(signatures, records, strict=True)
     ]
+
+
+async def test_submits_together_share_one_insert_and_keep_their_own_outcomes(db: Settings) -> None:
+    """One batch: three submits with one Idempotency-Key (one order, in its own rounds), two
+    without, and one whose amount PostgreSQL refuses (past NUMERIC(40)): it alone fails."""
+    key = (f"key-{uuid.uuid4()}", "hash")
+    too_big = dataclasses.replace(new_order(), amount_in=10**41)
+    outcomes = await asyncio.gather(
+        *(create_order(new_order(), key) for _ in range(3)),
+        create_order(new_order()),
+        create_order(too_big),
+        create_order(new_order()),
+        return_exceptions=True,
+    )
+    keyed, plain, refused = outcomes[:3], [outcomes[3], outcomes[5]], outcomes[4]
+    assert sum(created is not None for created in keyed) == 1
+    assert isinstance(refused, asyncpg.DataError)
+    created = [c for c in [*keyed, *plain] if c is not None]
+    assert all(isinstance(c, CreatedOrder) for c in created) and len(created) == 3
+    ids = [uuid.UUID(c.order_id) for c in created if isinstance(c, CreatedOrder)]
+    rows = await pool().fetch("SELECT id, status, last_seq FROM orders WHERE id = ANY($1)", ids)
+    assert sorted((r["status"], r["last_seq"]) for r in rows) == [("pending", 1)] * 3
+    assert await pool().fetchval("SELECT count(*) FROM orders") == 3
+
+
+async def test_histories_read_together_each_get_their_own_events(db: Settings) -> None:
+    first = uuid.UUID((await create_order(new_order())).order_id)
+    second = uuid.UUID((await create_order(new_order())).order_id)
+    await take_steps([StepRequest(first, [("routing", {}), ("building", {})], 1)])
+    histories = await asyncio.gather(
+        load_events(first), load_events(first, 2), load_events(second), load_events(second, 1)
+    )
+    assert [[(e.order_id, e.seq) for e in h] for h in histories] == [
+        [(str(first), 1), (str(first), 2), (str(first), 3)],
+        [(str(first), 3)],
+        [(str(second), 1)],
+        [],
+    ]
+
+
+async def test_jobs_enqueued_together_are_deduplicated_by_order(db: Settings) -> None:
+    redis = redis_client(db)
+    queue = create_queue(db, redis)
+    try:
+        first, second = str(uuid.uuid4()), str(uuid.uuid4())
+        enqueued = await asyncio.gather(
+            enqueue_order(queue, db, first),
+            enqueue_order(queue, db, first),
+            enqueue_order(queue, db, second),
+        )
+        assert sorted(enqueued) == [False, True, True]
+        assert enqueued[2] is True
+        assert await redis.llen(queue.namespace("queued")) == 2
+        taken = await asyncio.gather(queue.dequeue(0.1), queue.dequeue(0.1), queue.dequeue(0.1))
+        assert sorted(job.kwargs["order_id"] for job in taken if job) == sorted([first, second])
+        assert taken.count(None) == 1
+    finally:
+        await redis.aclose()
