@@ -50,6 +50,10 @@ class Batcher(Generic[In, Out]):
             while self._waiting:
                 batch = self._waiting[: self._max_size]
                 del self._waiting[: self._max_size]
+                # A call cancelled before its batch starts is not run at all.
+                batch = [(item, future) for item, future in batch if not future.cancelled()]
+                if not batch:
+                    continue
                 try:
                     results = await self._run_batch([item for item, _ in batch])
                     if len(results) != len(batch):

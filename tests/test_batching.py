@@ -86,6 +86,20 @@ async def test_a_call_made_during_a_batch_waits_for_the_next_one() -> None:
     assert run.batches == [["a"], ["b", "c"]]
 
 
+async def test_a_call_cancelled_before_its_batch_starts_is_not_run() -> None:
+    run = Recorder(hold=True)
+    batcher: Batcher[str, str] = Batcher(run)
+    async with asyncio.timeout(5):
+        first = asyncio.create_task(batcher("a"))
+        await run.started.wait()
+        cancelled, kept = await queue_calls(batcher, "b", "c")
+        cancelled.cancel()
+        run.release.set()
+        assert await asyncio.gather(first, kept) == ["A", "C"]
+    assert cancelled.cancelled()
+    assert run.batches == [["a"], ["c"]]
+
+
 async def test_a_failing_batch_raises_to_every_caller_and_the_batcher_keeps_working() -> None:
     batches: list[list[int]] = []
     started, release = asyncio.Event(), asyncio.Event()
