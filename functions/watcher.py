@@ -51,6 +51,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
 """
+# Give the lead up only if it is still ours (the lease may have passed to another meanwhile).
+_RESIGN_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 class Watcher:
@@ -75,6 +80,7 @@ class Watcher:
         self._prices_moved = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._renew = redis.register_script(_RENEW_SCRIPT)
+        self._resign = redis.register_script(_RESIGN_SCRIPT)
 
     async def start(self) -> None:
         self._prices_moved.set()  # evaluate once at start
@@ -87,9 +93,9 @@ class Watcher:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self.leader:
+        if self.leader:  # hand the lead over now rather than when the lease runs out
             with contextlib.suppress(RedisError, OSError):
-                await self.redis.delete(self._leader_key)
+                await self._resign(keys=[self._leader_key], args=[self.identity])
 
     @property
     def _leader_key(self) -> str:

@@ -123,6 +123,8 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderW
         )
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        if "watcher" in ctx:  # first, while Redis is open: it hands over its leadership
+            await ctx["watcher"].stop()
         await stop_reporting()
         await close_database()
         log.info("worker stopped")

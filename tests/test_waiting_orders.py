@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 import websockets
 
 from shared.tokens import token_by_symbol
@@ -231,3 +233,27 @@ async def test_launch_needs_its_token(engine_factory: object) -> None:
         assert (await http.post(url, json=launch, headers=ok)).status_code == 409
         tokens = {t["symbol"] for t in (await http.get(f"{controlled.url}/api/tokens")).json()}
     assert "XCOIN" in tokens
+
+
+async def test_a_stopping_worker_hands_over_the_watcher_lead(engine_factory: Any) -> None:
+    """SIGTERM: the watcher stops while Redis is still open — it gives up its lead (another
+    worker takes over at once, not after the lease) and logs no failure on the way out."""
+    engine: Engine = await engine_factory()
+    settings = engine.settings
+    leader_key = f"{settings.redis_namespace}:watcher:leader"
+    redis = aioredis.from_url(settings.redis_url)
+    try:
+        # The lead is taken by a loop inside the worker process: nothing to await from here.
+        deadline = time.monotonic() + 10
+        while not await redis.exists(leader_key):
+            assert time.monotonic() < deadline, "no watcher took the lead"
+            await asyncio.sleep(0.05)
+        worker = engine.workers[0]
+        worker.terminate()
+        assert await asyncio.to_thread(worker.wait, 15) == 0
+        assert not await redis.exists(leader_key)
+        log = engine.log_text("worker0")
+        assert "worker stopped" in log
+        assert "watcher loop failed" not in log
+    finally:
+        await redis.aclose()
