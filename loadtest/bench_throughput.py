@@ -21,6 +21,11 @@ Redis and WebSocket streams, stops and removes everything, and prints:
 
     python3 dev.py run python -m loadtest.bench_throughput [--orders 5000] [--workers 1]
         [--apis 1] [--concurrency 20] [--submit-rate 500] [--rate-seconds 6] [--no-ws]
+        [--submit-over-ws]
+
+--submit-over-ws: each order is submitted on its own WebSocket (`/api/orders/execute`, the
+first message is the body) and followed there, instead of an HTTP submit plus a WebSocket;
+submit latency is then the time to the socket's {orderId, status} answer.
 """
 
 from __future__ import annotations
@@ -70,6 +75,11 @@ def order_bodies(pairs: int) -> Iterator[bytes]:
 
 
 _ORDER_BODIES = order_bodies(1)
+ORDER_PATHS = {
+    (True, False): "each order submitted over HTTP, then followed on its own WebSocket",
+    (True, True): "each order submitted and followed on one WebSocket of its own",
+    (False, False): "each order submitted over HTTP, no WebSockets",
+}
 _HEADERS = {"content-type": "application/json"}
 
 
@@ -97,10 +107,17 @@ class Results:
 
 
 class Driver:
-    def __init__(self, engine: ScratchEngine, session: aiohttp.ClientSession, ws: bool) -> None:
+    def __init__(
+        self,
+        engine: ScratchEngine,
+        session: aiohttp.ClientSession,
+        ws: bool,
+        submit_over_ws: bool = False,
+    ) -> None:
         self.urls = [url for _, url in engine.processes.apis]
         self.session = session
         self.ws = ws
+        self.submit_over_ws = submit_over_ws
         self._next_api = itertools.cycle(range(len(self.urls)))
 
     async def order(
@@ -117,6 +134,9 @@ class Driver:
             results.first_send_wall = time.time()
         if scheduled is not None:
             results.send_lag_ms.append((sent - scheduled) * 1000)
+        if self.submit_over_ws:
+            await self.submit_and_follow(results, "ws" + url[4:], scheduled or sent, slot)
+            return
         try:
             async with self.session.post(
                 f"{url}/api/orders/execute", data=next(_ORDER_BODIES), headers=_HEADERS
@@ -138,29 +158,63 @@ class Driver:
         if self.ws:
             await self.follow(results, "ws" + url[4:], order_id)
 
+    async def submit_and_follow(
+        self, results: Results, ws_base: str, since: float, slot: asyncio.Semaphore | None
+    ) -> None:
+        """One WebSocket does both (`/api/orders/execute` without `orderId`): the submit is
+        answered by {orderId, status} on the socket, then the order's events follow."""
+        try:
+            async with self.session.ws_connect(
+                f"{ws_base}/api/orders/execute", autoping=True, heartbeat=None
+            ) as socket:
+                await socket.send_bytes(next(_ORDER_BODIES))  # any frame type is accepted
+                answer = await socket.receive()
+                answered = time.perf_counter()
+                if slot is not None:
+                    slot.release()
+                    slot = None
+                if answer.type != aiohttp.WSMsgType.TEXT or b'"error"' in answer.data.encode():
+                    results.errors.append(f"submit over WebSocket: {answer.data!r:.200}")
+                    return
+                results.submit_ms.append((answered - since) * 1000)
+                results.order_ids.append(msgspec.json.decode(answer.data)["orderId"])
+                await self._events(results, socket)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            results.errors.append(f"submit over WebSocket: {exc!r}")
+        finally:
+            if slot is not None:
+                slot.release()
+
     async def follow(self, results: Results, ws_base: str, order_id: str) -> None:
-        status = None
         try:
             async with self.session.ws_connect(
                 f"{ws_base}/api/orders/ws?orderId={order_id}", autoping=True, heartbeat=None
             ) as socket:
-                opened = time.time()
-                async for message in socket:
-                    if message.type != aiohttp.WSMsgType.TEXT:
-                        break
-                    received = time.time()
-                    event = _decode_event(message.data)
-                    committed = epoch_of(event.timestamp)
-                    if committed >= opened:
-                        results.delivery_ms.append((received - committed) * 1000)
-                    if event.status in TERMINAL:
-                        status = event.status
-                        results.last_terminal_wall = max(results.last_terminal_wall, received)
-                        break
+                await self._events(results, socket)
         except (TimeoutError, aiohttp.ClientError) as exc:
             results.errors.append(f"stream: {exc!r}")
-        key = status or "no terminal event"
-        results.outcomes[key] = results.outcomes.get(key, 0) + 1
+
+    async def _events(self, results: Results, socket: aiohttp.ClientWebSocketResponse) -> None:
+        """Read the order's events to the terminal one, timing each live delivery; count the
+        outcome (a stream that ends without a terminal event counts as such)."""
+        status = None
+        opened = time.time()
+        try:
+            async for message in socket:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    break
+                received = time.time()
+                event = _decode_event(message.data)
+                committed = epoch_of(event.timestamp)
+                if committed >= opened:
+                    results.delivery_ms.append((received - committed) * 1000)
+                if event.status in TERMINAL:
+                    status = event.status
+                    results.last_terminal_wall = max(results.last_terminal_wall, received)
+                    break
+        finally:
+            key = status or "no terminal event"
+            results.outcomes[key] = results.outcomes.get(key, 0) + 1
 
 
 async def wait_all_terminal(
@@ -401,7 +455,7 @@ async def run(args: argparse.Namespace) -> None:
     print(
         f"engine: {args.apis} API process(es), {args.workers} worker process(es) with "
         f"QUEUE_CONCURRENCY {args.concurrency}; every simulated latency 0, no rate limit; "
-        f"{'a WebSocket per order' if args.ws else 'no WebSockets'}; "
+        f"{ORDER_PATHS[(args.ws, args.submit_over_ws)]}; "
         f"{args.pairs} pair(s) of pools, both ways; open files {limit}"
     )
     async with scratch_engine(env, workers=args.workers, apis=args.apis) as engine:
@@ -412,7 +466,7 @@ async def run(args: argparse.Namespace) -> None:
         connector = aiohttp.TCPConnector(limit=0, force_close=False)
         timeout = aiohttp.ClientTimeout(total=300)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            driver = Driver(engine, session, args.ws)
+            driver = Driver(engine, session, args.ws, args.submit_over_ws)
             if args.warmup:
                 await run_phase("warm-up", engine, driver, watch, args.warmup, inflight=32)
             if args.orders:
@@ -467,7 +521,14 @@ def main() -> None:
         default=True,
         help="follow every order on its own WebSocket (default on)",
     )
+    parser.add_argument(
+        "--submit-over-ws",
+        action="store_true",
+        help="submit on the order's WebSocket (/api/orders/execute), no HTTP request",
+    )
     args = parser.parse_args()
+    if args.submit_over_ws and not args.ws:
+        parser.error("--submit-over-ws follows each order on its WebSocket: drop --no-ws")
     runner: contextlib.AbstractContextManager[asyncio.Runner]
     try:
         import uvloop  # the driver's own overhead matters: it shares the cores
