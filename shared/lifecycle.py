@@ -117,6 +117,8 @@ async def take_steps(requests: list[StepRequest]) -> list[list[OrderEvent]]:
             target = this_round if request.order_id not in seen else remaining_next
             target.append((index, request))
             seen.add(request.order_id)
+        # Rows locked in id order, so that two processes' batches cannot wait on each other.
+        this_round.sort(key=lambda item: item[1].order_id)
         results.update(await _take_steps_once(this_round))
         remaining = remaining_next
     return [results[index] for index in range(len(requests))]
