@@ -7,6 +7,7 @@ scheduled, and the conditional status updates in PostgreSQL guard the rest.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from typing import Any
 
@@ -90,6 +91,15 @@ return enqueued
 """
 
 
+# 1 when the job's record is what the previous sweep saw (ARGV[1], its digest); else remember
+# it for ARGV[2] seconds and answer 0.
+_SEEN_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 0
+"""
+
+
 class OrderQueue(RedisQueue):
     """SAQ's Redis queue that a stopping worker can close to new jobs, that rides out a Redis
     outage, that sweeps a dead worker's jobs all at once, and whose busy slots share round
@@ -101,6 +111,7 @@ class OrderQueue(RedisQueue):
     draining = False
     _outage_logged_at = 0.0
     _sweep_script: AsyncScript | None = None
+    _seen_script: AsyncScript | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -188,7 +199,7 @@ class OrderQueue(RedisQueue):
             self._sweep_script = self.redis.register_script(_SWEEP_SCRIPT)
         id_jobs = await self._sweep_script(keys=[self._sweep, self._active], args=[lock])
         results = await asyncio.gather(
-            *(self._sweep_one(job_id, raw, min(abort, 1.5)) for job_id, raw in id_jobs),
+            *(self._sweep_one(job_id, raw, min(abort, 1.5), lock) for job_id, raw in id_jobs),
             return_exceptions=True,
         )
         swept = []
@@ -199,7 +210,9 @@ class OrderQueue(RedisQueue):
                 swept.append(job_id.decode())
         return swept
 
-    async def _sweep_one(self, job_id: bytes, raw: bytes | None, abort: float) -> bool:
+    async def _sweep_one(
+        self, job_id: bytes, raw: bytes | None, abort: float, interval_s: int
+    ) -> bool:
         """Retry (or abort) one job of the active list if it is stuck; True when swept."""
         job = self.deserialize(raw)
         if job is None:  # listed as active, but its record is gone
@@ -207,6 +220,13 @@ class OrderQueue(RedisQueue):
                 await pipe.lrem(self._active, 0, job_id).zrem(self._incomplete, job_id).execute()
             return True
         if job.status == Status.ACTIVE and not job.stuck:
+            return False
+        if job.status != Status.ACTIVE and not await self._unchanged_since_last_sweep(
+            job_id, raw, interval_s
+        ):
+            # A worker moves a job to the active list first and marks it active a moment
+            # later: SAQ's sweep took such a job for a lost one and aborted it mid-run. Only
+            # a job found in the same state by two sweeps, one interval apart, is lost.
             return False
         log.info("sweeping a stuck job", job_key=job.key, worker_id=job.worker_id)
         await self.abort(job, error=self.swept_error_message)
@@ -221,6 +241,15 @@ class OrderQueue(RedisQueue):
         else:
             await self.finish(job, Status.ABORTED, error=self.swept_error_message)
         return True
+
+    async def _unchanged_since_last_sweep(
+        self, job_id: bytes, raw: bytes | None, interval_s: int
+    ) -> bool:
+        if self._seen_script is None:
+            self._seen_script = self.redis.register_script(_SEEN_SCRIPT)
+        digest = hashlib.sha1(raw or b"").hexdigest()
+        keys = [job_id + b":unstarted"]
+        return bool(await self._seen_script(keys=keys, args=[digest, 3 * interval_s]))
 
 
 def create_queue(settings: Settings, redis: Redis) -> OrderQueue:

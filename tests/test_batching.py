@@ -11,6 +11,8 @@ from typing import TypeVar
 
 import asyncpg
 import structlog
+from saq.job import Status
+from saq.utils import now
 
 from shared.batching import Batcher
 from shared.config import Settings
@@ -321,5 +323,35 @@ async def test_jobs_enqueued_together_are_deduplicated_by_order(db: Settings) ->
         taken = await asyncio.gather(queue.dequeue(0.1), queue.dequeue(0.1), queue.dequeue(0.1))
         assert sorted(job.kwargs["order_id"] for job in taken if job) == sorted([first, second])
         assert taken.count(None) == 1
+    finally:
+        await redis.aclose()
+
+
+async def test_a_job_taken_a_moment_ago_is_not_swept_but_one_left_unstarted_is(
+    db: Settings,
+) -> None:
+    """Taken jobs sit in the active list, still `queued`, until their worker marks them
+    active. The sweep must not abort such a job mid-run; one still unstarted at the next
+    sweep (its worker died in between) is retried."""
+    redis = redis_client(db)
+    queue = create_queue(db, redis)
+    sweep_lock = queue.namespace("sweep")
+    try:
+        started, unstarted = str(uuid.uuid4()), str(uuid.uuid4())
+        for order_id in (started, unstarted):
+            assert await enqueue_order(queue, db, order_id)
+        taken = await asyncio.gather(queue.dequeue(0.1), queue.dequeue(0.1))
+        assert all(job is not None and job.status == Status.QUEUED for job in taken)
+        assert await queue.sweep(lock=1) == []  # both just taken: left alone
+        job = next(j for j in taken if j is not None and j.kwargs["order_id"] == started)
+        job.started, job.attempts = now(), job.attempts + 1  # what SAQ's worker does next
+        await job.update(status=Status.ACTIVE)
+        await redis.delete(sweep_lock)  # the next sweep's turn
+        swept = await queue.sweep(lock=1)
+        assert [s.rsplit(":", 1)[-1] for s in swept] == [unstarted]
+        assert await redis.lrange(queue.namespace("active"), 0, -1) == [job.id.encode()]
+        retried = await queue.job(unstarted)  # back in the queue, after its back-off
+        assert retried is not None and retried.status == Status.QUEUED
+        assert (retried.error or "").startswith("WORKER_LOST")
     finally:
         await redis.aclose()
