@@ -275,17 +275,21 @@ Histograms = dict[tuple[str, str], dict[str, float]]  # (family, stage) -> le|su
 
 
 async def scrape_stages(session: aiohttp.ClientSession, url: str) -> Histograms:
-    """The engine's stage histograms from GET /metrics (every process's figures)."""
+    """The engine's stage and batch-size histograms from GET /metrics (every process's)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     async with session.get(f"{url}/metrics") as response:
         text = await response.text()
     found: Histograms = {}
     for family in text_string_to_metric_families(text):
-        if family.name not in ("order_engine_stage_seconds", "order_engine_order_seconds"):
+        if family.name not in (STAGES, ORDER_SECONDS, BATCH_SIZE):
             continue
         for sample in family.samples:
-            label = sample.labels.get("stage") or sample.labels.get("outcome", "")
+            label = (
+                sample.labels.get("stage")
+                or sample.labels.get("outcome")
+                or sample.labels.get("batch", "")
+            )
             into = found.setdefault((family.name, label), {})
             if sample.name.endswith("_bucket"):
                 into[sample.labels["le"]] = sample.value
@@ -294,13 +298,17 @@ async def scrape_stages(session: aiohttp.ClientSession, url: str) -> Histograms:
     return found
 
 
+STAGES, ORDER_SECONDS = "order_engine_stage_seconds", "order_engine_order_seconds"
+BATCH_SIZE = "order_engine_batch_size"
+
+
 def stage_lines(before: Histograms, after: Histograms) -> list[str]:
     """Mean and bucket-bound p50/p99 of each stage over the phase (from histogram deltas)."""
     lines = []
-    names = {"order_engine_order_seconds": "accepted -> confirmed"}
+    names = {ORDER_SECONDS: "accepted -> confirmed"}
     for key, values in after.items():
         family, label = key
-        if family == "order_engine_order_seconds" and label != "confirmed":
+        if family == BATCH_SIZE or (family == ORDER_SECONDS and label != "confirmed"):
             continue
         start = before.get(key, {})
         count = values.get("count", 0) - start.get("count", 0)
@@ -327,6 +335,18 @@ def stage_lines(before: Histograms, after: Histograms) -> list[str]:
             f"  ({count:.0f} observed)"
         )
     return lines
+
+
+def batch_line(before: Histograms, after: Histograms) -> str:
+    """Group commit over the phase: calls per round trip (mean batch size) of each batcher."""
+    sizes = []
+    for (family, label), values in sorted(after.items()):
+        start = before.get((family, label), {})
+        batches = values.get("count", 0) - start.get("count", 0)
+        if family == BATCH_SIZE and batches > 0:
+            calls = values.get("sum", 0) - start.get("sum", 0)
+            sizes.append(f"{label} {calls / batches:.1f}")
+    return "group commit, mean calls per batch: " + ", ".join(sizes) if sizes else ""
 
 
 @dataclass
@@ -380,7 +400,10 @@ async def run_phase(
     if not driver.ws:
         results.last_terminal_wall = float(stored["last_updated"])
     await asyncio.sleep(1.2)  # workers report their figures once a second
-    stages = stage_lines(stages_before, await scrape_stages(driver.session, driver.urls[0]))
+    stages_after = await scrape_stages(driver.session, driver.urls[0])
+    stages = stage_lines(stages_before, stages_after)
+    if batches := batch_line(stages_before, stages_after):
+        stages.append(batches)
     failures = await failure_codes(engine.database_url, results.order_ids)
     return Phase(title, orders, wall_s, results, cpu_used(before, after), stored, stages, failures)
 

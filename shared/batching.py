@@ -14,6 +14,8 @@ import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from shared.telemetry import batch_observer
+
 In = TypeVar("In")
 Out = TypeVar("Out")
 
@@ -25,8 +27,14 @@ class Batcher(Generic[In, Out]):
     is in flight at a time, so a call never rides on a batch that started before it."""
 
     def __init__(
-        self, run_batch: Callable[[list[In]], Awaitable[Sequence[Out]]], *, max_size: int = 256
+        self,
+        name: str,
+        run_batch: Callable[[list[In]], Awaitable[Sequence[Out]]],
+        *,
+        max_size: int = 256,
     ) -> None:
+        self.name = name
+        self._observe = batch_observer(name)  # order_engine_batch_size{batch=name}
         self._run_batch = run_batch
         self._max_size = max_size
         self._waiting: list[tuple[In, asyncio.Future[Out]]] = []
@@ -54,6 +62,7 @@ class Batcher(Generic[In, Out]):
                 batch = [(item, future) for item, future in batch if not future.cancelled()]
                 if not batch:
                     continue
+                self._observe(len(batch))
                 try:
                     results = await self._run_batch([item for item, _ in batch])
                     if len(results) != len(batch):

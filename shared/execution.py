@@ -160,9 +160,9 @@ class Executor:
     quote_latency_ms: int = 0
 
     def __post_init__(self) -> None:
-        self.load_row: Batcher[uuid.UUID, asyncpg.Record | None] = Batcher(load_order_rows)
-        self._take_steps: Batcher[StepRequest, list[OrderEvent]] = Batcher(take_steps)
-        self._publish: Batcher[list[OrderEvent], None] = Batcher(self._publish_batch)
+        self.load_row = Batcher("order_reads", load_order_rows)
+        self._take_steps = Batcher("order_steps", take_steps)
+        self._publish = Batcher("event_publishes", self._publish_batch)
 
     async def _publish_batch(self, batches: list[list[OrderEvent]]) -> list[None]:
         await publish_events(self.redis, self.namespace, [e for events in batches for e in events])

@@ -358,7 +358,7 @@ async def _insert_round(inserts: list[_Insert]) -> list[asyncpg.Record]:
     return await pool().fetch(_INSERT_SQL, *columns)
 
 
-_insert_orders: Batcher[_Insert, asyncpg.Record | Exception | None] = Batcher(_insert_batch)
+_insert_orders = Batcher("order_inserts", _insert_batch)
 
 
 async def idempotent_answer(key: str) -> tuple[str, str] | None:
@@ -413,7 +413,7 @@ async def _load_events_batch(wanted: list[tuple[uuid.UUID, int]]) -> list[list[S
     return found
 
 
-_load_events: Batcher[tuple[uuid.UUID, int], list[StoredEvent]] = Batcher(_load_events_batch)
+_load_events = Batcher("history_reads", _load_events_batch)
 
 
 async def order_progress(order_id: uuid.UUID) -> tuple[str, int] | None:

@@ -116,10 +116,10 @@ class OrderQueue(RedisQueue):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._take_script = self.redis.register_script(_TAKE_SCRIPT)
-        self._take: Batcher[None, Job | None] = Batcher(self._take_batch)
-        self._write: Batcher[tuple[Job, bool], None] = Batcher(self._write_batch)
+        self._take: Batcher[None, Job | None] = Batcher("job_takes", self._take_batch)
+        self._write: Batcher[tuple[Job, bool], None] = Batcher("job_writes", self._write_batch)
         self._enqueue_script_many = self.redis.register_script(_ENQUEUE_SCRIPT)
-        self._enqueue_many: Batcher[Job, bool] = Batcher(self._enqueue_batch)
+        self._enqueue_many: Batcher[Job, bool] = Batcher("job_enqueues", self._enqueue_batch)
 
     async def _enqueue(self, job: Job) -> Job | None:
         return job if await self._enqueue_many(job) else None

@@ -19,8 +19,9 @@ Stages of an order, as histograms (`order_engine_stage_seconds{stage=...}`):
 and `order_engine_order_seconds{outcome}`: accepted -> terminal.
 
 The hot path calls: order_accepted, attempt_started, rate_limit_waited, step_committed (which
-derives stage durations, outcomes and the route chosen from the committed event), retry, and
-the track_websocket decorator (or ws_connected / ws_disconnected).
+derives stage durations, outcomes and the route chosen from the committed event), retry,
+a batch observer (each group-commit batch), and the track_websocket decorator (or ws_connected /
+ws_disconnected).
 """
 
 from __future__ import annotations
@@ -126,6 +127,14 @@ ROUTES = Counter(
     ["route"],
     registry=REGISTRY,
 )
+BATCH_SIZE = Histogram(
+    "order_engine_batch_size",
+    "Calls served per round trip by group commit (shared/batching.py), by what was batched: "
+    "1 when idle, larger under load",
+    ["batch"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+    registry=REGISTRY,
+)
 WEBSOCKETS = Gauge(
     "order_engine_websocket_connections",
     "Open order streams (WebSockets) over every API process",
@@ -164,6 +173,11 @@ def stage_finished(stage: str, seconds: float) -> None:
 
 def rate_limit_waited(seconds: float) -> None:
     RATE_LIMIT_WAIT.observe(seconds)
+
+
+def batch_observer(batch: str) -> Callable[[float], None]:
+    """What a Batcher calls with the size of each batch it runs (its label, looked up once)."""
+    return BATCH_SIZE.labels(batch).observe
 
 
 def retry(code: str) -> None:

@@ -51,7 +51,7 @@ class Recorder:
 
 async def test_concurrent_calls_share_batches_and_get_their_own_results() -> None:
     run = Recorder()
-    batcher: Batcher[str, str] = Batcher(run)
+    batcher: Batcher[str, str] = Batcher("test", run)
     items = [f"item{i}" for i in range(10)]
     async with asyncio.timeout(5):
         results = await asyncio.gather(*(batcher(item) for item in items))
@@ -76,7 +76,7 @@ async def queue_calls(batcher: Batcher[T, T], *items: T) -> list[asyncio.Task[T]
 
 async def test_a_call_made_during_a_batch_waits_for_the_next_one() -> None:
     run = Recorder(hold=True)
-    batcher: Batcher[str, str] = Batcher(run)
+    batcher: Batcher[str, str] = Batcher("test", run)
     async with asyncio.timeout(5):
         first = asyncio.create_task(batcher("a"))
         await run.started.wait()  # the batch of "a" is in flight, held open
@@ -90,7 +90,7 @@ async def test_a_call_made_during_a_batch_waits_for_the_next_one() -> None:
 
 async def test_a_call_cancelled_before_its_batch_starts_is_not_run() -> None:
     run = Recorder(hold=True)
-    batcher: Batcher[str, str] = Batcher(run)
+    batcher: Batcher[str, str] = Batcher("test", run)
     async with asyncio.timeout(5):
         first = asyncio.create_task(batcher("a"))
         await run.started.wait()
@@ -114,7 +114,7 @@ async def test_a_failing_batch_raises_to_every_caller_and_the_batcher_keeps_work
             raise ValueError("the batch failed")
         return [item * 2 for item in items]
 
-    batcher: Batcher[int, int] = Batcher(run_batch)
+    batcher: Batcher[int, int] = Batcher("test", run_batch)
     async with asyncio.timeout(5):
         failing = asyncio.gather(*(batcher(i) for i in range(3)), return_exceptions=True)
         await started.wait()
@@ -131,7 +131,7 @@ async def test_a_wrong_number_of_results_raises_instead_of_hanging() -> None:
     async def run_batch(items: list[int]) -> list[int]:
         return items[1:]  # one result short
 
-    batcher: Batcher[int, int] = Batcher(run_batch)
+    batcher: Batcher[int, int] = Batcher("test", run_batch)
     async with asyncio.timeout(5):
         outcomes = await asyncio.gather(batcher(1), batcher(2), return_exceptions=True)
     assert all(isinstance(o, RuntimeError) and "results for" in str(o) for o in outcomes)
@@ -144,7 +144,7 @@ async def test_the_runner_does_not_carry_the_first_callers_context() -> None:
         seen.append(structlog.contextvars.get_contextvars())
         return items
 
-    batcher: Batcher[str, str] = Batcher(run_batch)
+    batcher: Batcher[str, str] = Batcher("test", run_batch)
 
     async def call(order_id: str) -> tuple[str, dict[str, object]]:
         structlog.contextvars.bind_contextvars(order_id=order_id)  # this task's copy only

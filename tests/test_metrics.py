@@ -66,6 +66,7 @@ async def test_metrics_cover_every_process_and_move_when_an_order_confirms(
         assert types["order_engine_retries"] == "counter"
         assert types["order_engine_routes"] == "counter"
         assert types["order_engine_websocket_connections"] == "gauge"
+        assert types["order_engine_batch_size"] == "histogram"
         assert types["order_engine_queue_jobs"] == "gauge"
         assert value(before, "order_engine_orders_accepted_total", order_type="market") == 0
         # Every process reports: two APIs and the worker.
@@ -106,6 +107,10 @@ async def test_metrics_cover_every_process_and_move_when_an_order_confirms(
         assert value(after, "order_engine_rate_limit_wait_seconds_count") == 2
         assert sum(value(after, "order_engine_routes_total", route=r) for r in routes) >= 1
         assert value(after, "order_engine_queue_workers") == 1
+        # Group commit at work: every step of both orders went through a batch (of one or two).
+        steps = value(after, "order_engine_batch_size_sum", batch="order_steps")
+        assert steps == 4  # routing+building+submitted, then confirmed, for each order
+        assert value(after, "order_engine_batch_size_count", batch="order_inserts") >= 1
         # The second API answers the same totals.
         other, _ = await scrape(client, engine.apis[1][1])
         assert value(other, "order_engine_orders_finished_total", **confirmed) == 2

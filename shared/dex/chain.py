@@ -129,7 +129,7 @@ class SimulatedChain:
         self._rng = rng
         self._decide_script = redis.register_script(_DECIDE_SCRIPT)
         # Transactions that land while a slot is being committed form the next slot.
-        self._land: Batcher[_Landing, TxRecord | None] = Batcher(self._land_slot)
+        self._land: Batcher[_Landing, TxRecord | None] = Batcher("chain_slots", self._land_slot)
 
     def _key(self, signature: str) -> str:
         return tx_key(self._ns, signature)

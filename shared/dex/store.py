@@ -129,7 +129,7 @@ class PoolStore:
         self._seed = redis.register_script(_SEED_SCRIPT)
         self._read = redis.register_script(_SNAPSHOT_SCRIPT)
         # Concurrent full reads (every order routes against all pools) share one round trip.
-        self._read_all: Batcher[None, Snapshot] = Batcher(self._share_full_read)
+        self._read_all: Batcher[None, Snapshot] = Batcher("pool_reads", self._share_full_read)
 
     async def seed(self, seed: int) -> int:
         """Create the seeded pools that do not exist yet; return how many were created."""
