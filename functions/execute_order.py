@@ -73,7 +73,7 @@ async def execute_order(
     async def resolve(symbol_or_mint: str) -> Token | None:
         return await resolve_token(deps.executor.redis, settings.redis_namespace, symbol_or_mint)
 
-    order = await load_order(uuid.UUID(order_id), resolve, deps.executor.load_row)
+    order = await load_order(uuid.UUID(order_id), resolve)
     if order is None or order.terminal:
         return  # a duplicate delivery of a finished order: nothing to do
     # PostgreSQL counts the attempts that reached routing; SAQ counts this job's deliveries,

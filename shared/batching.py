@@ -11,13 +11,31 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
 from shared.telemetry import batch_observer
 
 In = TypeVar("In")
 Out = TypeVar("Out")
+T = TypeVar("T")
+
+
+def distinct_rounds(items: list[T], key: Callable[[T], Hashable | None]) -> list[list[T]]:
+    """`items` in rounds, in order, where no key (None aside) appears twice: one multi-row
+    statement would apply two rows with the same key as one."""
+    rounds: list[list[T]] = []
+    seen: list[set[Hashable]] = []
+    for item in items:
+        item_key = key(item)
+        index = next((i for i, keys in enumerate(seen) if item_key not in keys), len(rounds))
+        if index == len(rounds):
+            rounds.append([])
+            seen.append(set())
+        rounds[index].append(item)
+        if item_key is not None:
+            seen[index].add(item_key)
+    return rounds
 
 
 class Batcher(Generic[In, Out]):

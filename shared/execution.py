@@ -78,24 +78,23 @@ FROM orders WHERE id = ANY($1::uuid[])
 """
 
 
-async def load_order_rows(order_ids: list[uuid.UUID]) -> list[asyncpg.Record | None]:
+async def _load_order_rows(order_ids: list[uuid.UUID]) -> list[asyncpg.Record | None]:
     """The rows of `order_ids` (None for an unknown one), in one query."""
     rows = {row["id"]: row for row in await pool().fetch(_LOAD_SQL, order_ids)}
     return [rows.get(order_id) for order_id in order_ids]
 
 
+# Concurrent attempts in a process share their reads and their step writes.
+_load_order_row = Batcher("order_reads", _load_order_rows)
+_take_steps = Batcher("order_steps", take_steps)
+
+
 async def load_order(
-    order_id: uuid.UUID,
-    resolve: Callable[[str], Awaitable[Token | None]],
-    load_rows: Callable[[uuid.UUID], Awaitable[asyncpg.Record | None]] | None = None,
+    order_id: uuid.UUID, resolve: Callable[[str], Awaitable[Token | None]]
 ) -> OrderToExecute | None:
     """The order as the job needs it; `resolve` finds tokens launched since this process
-    started, `load_rows` may share the read with other orders (Executor.load_row). None for an
-    unknown order or one whose tokens are unknown."""
-    if load_rows is None:
-        (row,) = await load_order_rows([order_id])
-    else:
-        row = await load_rows(order_id)
+    started. None for an unknown order or one whose tokens are unknown."""
+    row = await _load_order_row(order_id)
     if row is None:
         return None
     token_in, token_out = await resolve(row["token_in"]), await resolve(row["token_out"])
@@ -160,8 +159,6 @@ class Executor:
     quote_latency_ms: int = 0
 
     def __post_init__(self) -> None:
-        self.load_row = Batcher("order_reads", load_order_rows)
-        self._take_steps = Batcher("order_steps", take_steps)
         self._publish = Batcher("event_publishes", self._publish_batch)
 
     async def _publish_batch(self, batches: list[list[OrderEvent]]) -> list[None]:
@@ -178,7 +175,7 @@ class Executor:
     ) -> OrderEvent | None:
         """Transition, then publish the committed event. None: someone else moved the order."""
         request = StepRequest(order.id, [(to, data)], attempt, fields or OrderFields())
-        events = await self._take_steps(request)
+        events = await _take_steps(request)
         if not events:
             log.info("step skipped: order moved by another actor", to=to)
             return None
@@ -197,7 +194,7 @@ class Executor:
         """Several steps as one write, published in one round trip; [] if another actor
         moved the order first."""
         crash_point(steps[0][0])  # fault tests only: killed before the attempt wrote anything
-        events = await self._take_steps(StepRequest(order.id, steps, attempt, fields))
+        events = await _take_steps(StepRequest(order.id, steps, attempt, fields))
         if not events:
             log.info("steps skipped: order moved by another actor", to=steps[0][0])
             return []

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from shared.batching import distinct_rounds
 from shared.db import pool
 from shared.schemas import OrderEvent, OrderStatus
 
@@ -108,19 +109,11 @@ async def take_steps(requests: list[StepRequest]) -> list[list[OrderEvent]]:
     """Take every request's steps; per request, its stored events in seq order ([] when the
     order had moved on). One statement per round of distinct orders (normally one)."""
     results: dict[int, list[OrderEvent]] = {}
-    remaining = list(enumerate(requests))
-    while remaining:
-        # The same order twice in one UPDATE would be moved once for both: later rounds.
-        seen: set[uuid.UUID] = set()
-        this_round, remaining_next = [], []
-        for index, request in remaining:
-            target = this_round if request.order_id not in seen else remaining_next
-            target.append((index, request))
-            seen.add(request.order_id)
+    # The same order twice in one UPDATE would be moved once for both: later rounds.
+    for this_round in distinct_rounds(list(enumerate(requests)), key=lambda ir: ir[1].order_id):
         # Rows locked in id order, so that two processes' batches cannot wait on each other.
         this_round.sort(key=lambda item: item[1].order_id)
         results.update(await _take_steps_once(this_round))
-        remaining = remaining_next
     return [results[index] for index in range(len(requests))]
 
 

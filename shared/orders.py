@@ -15,7 +15,7 @@ import asyncpg
 import base58
 import msgspec
 
-from shared.batching import Batcher
+from shared.batching import Batcher, distinct_rounds
 from shared.db import pool
 from shared.errors import InvalidRequest
 from shared.lifecycle import format_timestamp
@@ -296,38 +296,32 @@ async def create_order(
     return CreatedOrder(order_id, events, row["created_at"], row["expires_at"])
 
 
+def _idempotency_key(insert: _Insert) -> str | None:
+    return insert.idempotency[0] if insert.idempotency else None
+
+
 async def _insert_batch(inserts: list[_Insert]) -> list[asyncpg.Record | Exception | None]:
     """The inserts, in one statement per round of distinct Idempotency-Keys (normally one):
     per insert its row, None (its key was used before), or the error that refused it. Should
     a statement fail on one order's data, each order is retried alone, so that one bad order
     fails only its own submit."""
     rows: dict[uuid.UUID, asyncpg.Record | Exception] = {}
-    remaining = inserts
-    while remaining:
-        keys: set[str] = set()
-        this_round, remaining_next = [], []
-        for insert in remaining:
-            key = insert.idempotency[0] if insert.idempotency else None
-            (remaining_next if key in keys else this_round).append(insert)
-            if key is not None:
-                keys.add(key)
+    for this_round in distinct_rounds(inserts, key=_idempotency_key):
         # Keys in one order, so that two processes' batches cannot wait on each other.
-        this_round.sort(key=lambda insert: insert.idempotency[0] if insert.idempotency else "")
+        this_round.sort(key=lambda insert: _idempotency_key(insert) or "")
         try:
             found = await _insert_round(this_round)
         except asyncpg.DataError as error:
+            found = []
             if len(this_round) == 1:
                 rows[this_round[0].order_id] = error
-                found = []
             else:
-                found = []
                 for insert in this_round:
                     try:
                         found += await _insert_round([insert])
                     except asyncpg.DataError as own_error:
                         rows[insert.order_id] = own_error
         rows.update((row["id"], row) for row in found)
-        remaining = remaining_next
     return [rows.get(insert.order_id) for insert in inserts]
 
 
