@@ -52,7 +52,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
         stack.stop()
 
 
-def _with_database(url: str, name: str) -> str:
+def with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))
 
@@ -67,7 +67,7 @@ async def template_database(servers: tuple[str, str]) -> AsyncIterator[str]:
     admin = await asyncpg.connect(admin_url)
     try:
         await admin.execute(f"CREATE DATABASE {name}")
-        await migrate(_with_database(admin_url, name), quiet=True)
+        await migrate(with_database(admin_url, name), quiet=True)
         yield name
     finally:
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -90,7 +90,7 @@ class Databases:
         finally:
             await admin.close()
         self.created.append(name)
-        return _with_database(self.admin_url, name)
+        return with_database(self.admin_url, name)
 
     async def drop_all(self) -> None:
         admin = await asyncpg.connect(self.admin_url)

@@ -29,7 +29,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -40,7 +39,7 @@ from redis.asyncio.client import PubSub
 
 from infra.local_stack import LocalStack
 from shared.config import load_settings
-from tests.conftest import FAST
+from tests.conftest import FAST, Databases, with_database
 from tests.engine import Engine, follow, ws_session
 
 pytestmark = [
@@ -113,10 +112,6 @@ def stack() -> Iterator[LocalStack]:
             print(f"  {name}: {json.dumps(figures)}")
 
 
-def _database_url(stack: LocalStack, name: str) -> str:
-    return urlunsplit(urlsplit(stack.database_url)._replace(path=f"/{name}"))
-
-
 @pytest.fixture(scope="module")
 async def template(stack: LocalStack) -> str:
     from infra.migrate import migrate
@@ -128,7 +123,7 @@ async def template(stack: LocalStack) -> str:
         await admin.execute(f"CREATE DATABASE {name}")
     finally:
         await admin.close()
-    await migrate(_database_url(stack, name), quiet=True)
+    await migrate(with_database(stack.database_url, name), quiet=True)
     return name
 
 
@@ -142,20 +137,15 @@ async def fault_engine(
     """`await start(apis=1, workers=1, **env)`: engine processes on this module's servers,
     with a fresh database and namespace. At the end both servers are running again."""
     engines: list[Engine] = []
+    databases = Databases(stack.database_url, template)  # go with the module's servers
 
     async def start(*, apis: int = 1, workers: int = 1, **env: str) -> Engine:
-        name = f"faults_{uuid.uuid4().hex[:10]}"
-        admin = await asyncpg.connect(stack.database_url)
-        try:
-            await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
-        finally:
-            await admin.close()
         settings = load_settings(
             {
                 **FAST,
-                "DATABASE_URL": _database_url(stack, name),
+                "DATABASE_URL": await databases.fresh(),
                 "REDIS_URL": stack.redis_url,
-                "REDIS_NAMESPACE": name,
+                "REDIS_NAMESPACE": f"faults_{uuid.uuid4().hex[:10]}",
                 **env,
             }
         )
