@@ -45,6 +45,10 @@ def _run_api(settings: Settings) -> None:
         workers=settings.api_workers,
         log_config=None,  # our logging, configured per process by the factory
         ws_max_size=64 * 1024,
+        # Longer than clients and proxies keep an idle connection (httpx and uvicorn both
+        # default to 5 s): a server closing at the same moment a client reuses the connection
+        # makes that request fail with "server disconnected".
+        timeout_keep_alive=75,
         timeout_graceful_shutdown=5,
         lifespan="on",
     )
