@@ -1,8 +1,8 @@
 # Thin wrappers: dev.py does the work (venv, installs from the lock, runs tools), so these
 # targets and `python3 dev.py ...` behave the same.
 PYTHON ?= python3
-# uv is only needed to regenerate the locks: use the one on PATH, else the one in .venv.
-UV ?= $(shell command -v uv 2>/dev/null || echo .venv/bin/uv)
+# The pinned uv that dev.py installs from requirements-bootstrap.lock (a uv on PATH may differ).
+UV ?= .venv/bin/uv
 # Universal (all platforms) lock for Python >= 3.11, with hashes. The project itself is not in
 # the lock: it is installed afterwards with `pip install --no-deps`.
 LOCK_FLAGS = --quiet --universal --python-version 3.11 --generate-hashes --custom-compile-command "make lock"
@@ -21,8 +21,9 @@ lint:
 bench:
 	$(PYTHON) dev.py bench $(ARGS)
 
-# Dev first, then runtime constrained by it, so both files carry identical runtime pins.
+# The installer's own pins first; dev next, then runtime constrained by it, so both files carry identical runtime pins.
 # Existing pins are kept; `make lock UPGRADE=--upgrade` moves everything to the newest.
 lock:
+	$(UV) pip compile $(LOCK_FLAGS) requirements-bootstrap.in -o requirements-bootstrap.lock
 	$(UV) pip compile $(LOCK_FLAGS) $(UPGRADE) --extra dev pyproject.toml -o requirements-dev.lock
 	$(UV) pip compile $(LOCK_FLAGS) $(UPGRADE) pyproject.toml -c requirements-dev.lock -o requirements.lock

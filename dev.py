@@ -8,9 +8,11 @@
     python3 dev.py run CMD [args]      run any command inside the project's venv
     python3 dev.py setup               only create/refresh .venv
 
-Creates .venv in the repo on first use, installs requirements-dev.lock (hash-checked) and then
-the project (editable, --no-deps), and reinstalls only when the lock or pyproject.toml changes.
-Commands run from the repo root, whatever the current directory.
+Creates .venv in the repo on first use and installs it in three hash-checked steps: the pinned
+installer (uv) and build backend from requirements-bootstrap.lock with the venv's own pip, then
+uv makes the venv exactly requirements-dev.lock, then the project (editable, --no-deps). It
+reinstalls only when a lock or pyproject.toml changes. Commands run from the repo root,
+whatever the current directory.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ WINDOWS = os.name == "nt"
 BIN = VENV / ("Scripts" if WINDOWS else "bin")
 PYTHON = BIN / ("python.exe" if WINDOWS else "python")
 LOCK = ROOT / "requirements-dev.lock"
+BOOTSTRAP = ROOT / "requirements-bootstrap.lock"  # the installer (uv) and the build backend
 STAMP = VENV / ".dev-stamp"  # hash of the inputs the venv was last installed from
 
 
@@ -37,16 +40,21 @@ def say(msg: str) -> None:
 
 def inputs_digest() -> str:
     h = hashlib.sha256()
-    for path in (LOCK, ROOT / "pyproject.toml"):
+    for path in (BOOTSTRAP, LOCK, ROOT / "pyproject.toml"):
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 
-def pip(*args: str) -> None:
-    cmd = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", *args]
-    if subprocess.call(cmd, cwd=ROOT) != 0:
-        say("install failed (see pip's output above); .venv left as is, rerun to retry")
+def install_step(*cmd: str | Path) -> None:
+    if subprocess.call([str(c) for c in cmd], cwd=ROOT, env=install_env()) != 0:
+        say("install failed (see the output above); .venv left as is, rerun to retry")
         sys.exit(1)
+
+
+def install_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)  # nothing from outside the venv may satisfy a requirement
+    return env
 
 
 def ensure_venv() -> None:
@@ -56,10 +64,24 @@ def ensure_venv() -> None:
     digest = inputs_digest()
     if STAMP.is_file() and STAMP.read_text().strip() == digest:
         return
-    say(f"installing {LOCK.name} (hash-checked; the first time takes a minute or two)")
-    pip("install", "--quiet", "--require-hashes", "-r", str(LOCK))
+    # Whatever pip the machine's Python bundles installs the two exact, hashed, extra-free pins
+    # of the bootstrap lock the same way; from there the pinned uv reads the locks, so the same
+    # lock gives the same venv whatever the registry publishes later (README, "Lock files").
+    say(f"installing the pinned installer from {BOOTSTRAP.name}")
+    install_step(
+        PYTHON, "-m", "pip", "--isolated", "--disable-pip-version-check", "install", "--quiet",
+        "--require-hashes", "--no-deps", "--only-binary", ":all:", "-r", BOOTSTRAP,
+    )  # fmt: skip
+    uv = (BIN / ("uv.exe" if WINDOWS else "uv"), "--no-config")
+    say(f"syncing .venv to {LOCK.name} (hash-checked)")
+    install_step(
+        *uv, "pip", "sync", "--quiet", "--python", PYTHON, "--require-hashes", BOOTSTRAP, LOCK
+    )
     say("installing the project (editable)")
-    pip("install", "--quiet", "--no-deps", "-e", str(ROOT))
+    install_step(
+        *uv, "pip", "install", "--quiet", "--python", PYTHON, "--no-deps",
+        "--no-build-isolation", "-e", ROOT,
+    )  # fmt: skip
     STAMP.write_text(digest + "\n")
     say("environment ready")
 

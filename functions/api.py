@@ -19,7 +19,7 @@ from functions.desk import desk
 from functions.errors import EXCEPTION_HANDLERS
 from functions.get_order import cancel_order_by_id, get_order_by_id
 from functions.health import health
-from functions.market import get_quote, list_pools
+from functions.market import get_pool, get_quote, list_pools
 from functions.metrics import prometheus_metrics
 from functions.order_history import wallet_history
 from functions.order_stream import order_stream
@@ -88,6 +88,7 @@ def create_app(settings: Settings) -> Litestar:
             prometheus_metrics,
             list_tokens,
             list_pools,
+            get_pool,
             get_quote,
             chain_transactions,
             health,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import asyncpg
 import structlog
 from litestar import MediaType, Request, Response
@@ -58,17 +60,36 @@ def _on_invalid_request(_: Request, exc: InvalidRequest) -> Response[ErrorBody]:
     return error_response(HTTP_400_BAD_REQUEST, "VALIDATION_ERROR", exc.message, exc.details)
 
 
-def _on_validation(_: Request, exc: ValidationException) -> Response[ErrorBody]:
+def _on_validation(request: Request, exc: ValidationException) -> Response[ErrorBody]:
     details = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if not isinstance(item, dict):
             continue
         message, key = str(item.get("message", "invalid")), item.get("key")
         # Litestar names the body parameter `data`; msgspec's message names the field.
-        fallback = "body" if key in (None, "data") else str(key)
+        fallback = "body" if key in (None, "data") else client_name(request, str(key))
         details.append(describe_decode_error(message, fallback))
+    missing = _MISSING_PARAMETER.match(exc.detail or "")
+    if missing:  # Litestar names a missing parameter only in its message, by its alias
+        details.append(FieldError(field=missing["name"], message="is required"))
     message = details[0].message if details else (exc.detail or "the request is invalid")
     return error_response(HTTP_400_BAD_REQUEST, "VALIDATION_ERROR", message, details or None)
+
+
+_MISSING_PARAMETER = re.compile(r"Missing required \w+ parameter '(?P<name>[^']+)'")
+
+
+def client_name(request: Request, key: str) -> str:
+    """A handler parameter as the client spells it: its query, header or cookie alias, else
+    the camelCase of the Python name (path parameters, `slippage_bps` → `slippageBps`)."""
+    parameter = request.route_handler.parsed_fn_signature.parameters.get(key)
+    definition = parameter.kwarg_definition if parameter is not None else None
+    for alias in ("query", "header", "cookie"):
+        name = getattr(definition, alias, None)
+        if name:
+            return str(name)
+    head, *rest = key.split("_")
+    return head + "".join(word.capitalize() for word in rest)
 
 
 def _on_key_reused(_: Request, exc: IdempotencyKeyReused) -> Response[ErrorBody]:

@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import get
+from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from functions.deps import ApiState
-from shared.dex.pools import reserves_view
-from shared.errors import InvalidRequest
+from shared.dex.pools import PoolView, pool_view
 from shared.execution import plan_route
-from shared.quotes import QuoteResponse, jupiter_quote
-from shared.schemas import ErrorBody, FieldError
-from shared.tokens import find_token
+from shared.quotes import QuoteResponse, jupiter_quote, parse_quote_query
+from shared.schemas import ErrorBody
 
 
 @get("/api/pools", summary="The simulated pools: reserves or bins, price and fee")
-async def list_pools(state_: ApiState) -> list[dict[str, Any]]:
+async def list_pools(state_: ApiState) -> list[PoolView]:
     snapshot = await state_.store.snapshot()
-    return [reserves_view(snapshot.pools[pool_id]) for pool_id in sorted(snapshot.pools)]
+    return [pool_view(snapshot.pools[pool_id]) for pool_id in sorted(snapshot.pools)]
+
+
+@get(
+    "/api/pools/{pool_id:str}",
+    summary="One pool as in the list, with every DLMM bin that holds liquidity",
+    responses={404: ResponseSpec(ErrorBody), 503: ResponseSpec(ErrorBody)},
+)
+async def get_pool(pool_id: str, state_: ApiState) -> PoolView:
+    pool = (await state_.store.snapshot()).pools.get(pool_id)
+    if pool is None:
+        raise NotFoundException(f"unknown pool {pool_id!r}; see GET /api/pools")
+    return pool_view(pool, with_bins=True)
 
 
 @get(
@@ -31,33 +41,27 @@ async def list_pools(state_: ApiState) -> list[dict[str, Any]]:
 )
 async def get_quote(
     state_: ApiState,
-    token_in: Annotated[str, Parameter(query="tokenIn", description="symbol or mint")],
-    token_out: Annotated[str, Parameter(query="tokenOut", description="symbol or mint")],
-    amount_in: Annotated[str, Parameter(query="amountIn", description="UI units, e.g. 1.5")],
-    slippage_bps: Annotated[int, Parameter(query="slippageBps", ge=1, le=5000)] = 50,
+    # Required, but checked here with the rest so that one answer names every missing one.
+    token_in: Annotated[
+        str | None, Parameter(query="tokenIn", description="symbol or mint", required=True)
+    ] = None,
+    token_out: Annotated[
+        str | None, Parameter(query="tokenOut", description="symbol or mint", required=True)
+    ] = None,
+    amount_in: Annotated[
+        str | None, Parameter(query="amountIn", description="UI units, e.g. 1.5", required=True)
+    ] = None,
+    slippage_bps: Annotated[
+        str | None,
+        Parameter(
+            query="slippageBps",
+            description="1..5000, default 50",
+            schema_extra={"type": "integer", "one_of": None, "minimum": 1, "maximum": 5000},
+        ),
+    ] = None,
 ) -> QuoteResponse:
-    problems: list[FieldError] = []
-    mint_in, mint_out = find_token(token_in), find_token(token_out)
-    if mint_in is None:
-        problems.append(FieldError(field="tokenIn", message=f"unknown token {token_in!r}"))
-    if mint_out is None:
-        problems.append(FieldError(field="tokenOut", message=f"unknown token {token_out!r}"))
-    if mint_in is not None and mint_in == mint_out:
-        problems.append(FieldError(field="tokenOut", message="tokenOut must differ from tokenIn"))
-    amount = 0
-    try:
-        ui_amount = Decimal(amount_in)
-        if not ui_amount.is_finite() or ui_amount <= 0:
-            raise ValueError
-        if mint_in is not None:
-            amount = mint_in.to_base_units(ui_amount)
-    except (InvalidOperation, ValueError):
-        message = "must be a positive amount"
-        if mint_in is not None:
-            message += f" with at most {mint_in.decimals} decimals"
-        problems.append(FieldError(field="amountIn", message=message))
-    if problems:
-        raise InvalidRequest(problems)
-    assert mint_in is not None and mint_out is not None
-    plan = await plan_route(state_.store, mint_in.mint, mint_out.mint, amount)
-    return jupiter_quote(plan.route, slippage_bps)
+    mint_in, mint_out, amount, slippage = parse_quote_query(
+        token_in, token_out, amount_in, slippage_bps
+    )
+    plan = await plan_route(state_.store, mint_in, mint_out, amount)
+    return jupiter_quote(plan.route, slippage)

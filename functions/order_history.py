@@ -9,6 +9,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from functions.deps import ApiState
+from shared.decoding import int_in_range
 from shared.errors import InvalidRequest
 from shared.orders import decode_cursor, is_wallet_address, order_history
 from shared.schemas import ErrorBody, FieldError, OrderHistoryPage, OrderStatus
@@ -24,11 +25,18 @@ STATUSES = get_args(OrderStatus)
 async def wallet_history(
     wallet_address: str,
     state_: ApiState,
-    limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    limit: Annotated[
+        str | None,
+        Parameter(
+            description="1..200, default 50",
+            schema_extra={"type": "integer", "one_of": None, "minimum": 1, "maximum": 200},
+        ),
+    ] = None,
     cursor: Annotated[str | None, Parameter(max_length=200)] = None,
     status: Annotated[str | None, Parameter(description="one of the order statuses")] = None,
 ) -> OrderHistoryPage:
-    problems = []
+    problems: list[FieldError] = []
+    page_size = int_in_range(limit, "limit", 1, 200, 50, problems)
     if not is_wallet_address(wallet_address):
         problems.append(
             FieldError(field="walletAddress", message="must be a base58 Solana address of 32 bytes")
@@ -42,4 +50,4 @@ async def wallet_history(
             problems.append(FieldError(field="cursor", message="not a cursor this engine returned"))
     if problems:
         raise InvalidRequest(problems)
-    return await order_history(wallet_address, limit=limit, cursor=cursor, status=status)  # type: ignore[arg-type]
+    return await order_history(wallet_address, limit=page_size, cursor=cursor, status=status)  # type: ignore[arg-type]

@@ -10,37 +10,67 @@ late subscribers replay it from PostgreSQL.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from litestar import Request, Response, WebSocket, post, websocket
+from litestar.dto import AbstractDTO, DTOFieldDefinition
 from litestar.exceptions import (
     NotAuthorizedException,
     TooManyRequestsException,
     WebSocketDisconnect,
 )
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Reference, Schema
 from litestar.params import Parameter
+from litestar.typing import FieldDefinition
 
 from functions.deps import ApiState
 from functions.ws import CLOSE_BAD_REQUEST, close, parse_stream_query, stream_order
 from shared import intake
 from shared.auth import signature_is_valid
-from shared.errors import InvalidRequest, describe_decode_error
-from shared.orders import validate_submit
+from shared.errors import InvalidRequest
+from shared.orders import parse_submit, validate_submit
 from shared.schemas import ErrorBody, SubmitOrderRequest, SubmitOrderResponse
 from shared.telemetry import order_accepted
 from shared.tokens import load_launched_tokens
 
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
 
-def decode_submit(raw: str | bytes) -> SubmitOrderRequest:
-    """A WebSocket submit, decoded as the HTTP body is (Litestar converts leniently: `"50"` is
-    accepted for 50); raises InvalidRequest naming the field."""
-    try:
-        return msgspec.convert(msgspec.json.decode(raw), SubmitOrderRequest, strict=False)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        detail = describe_decode_error(str(exc))
-        raise InvalidRequest([detail], detail.message) from None
+
+class SubmitBody(AbstractDTO[SubmitOrderRequest]):
+    """The submit body decoded by `parse_submit`, so that a 400 names every bad field (Litestar's
+    own decoding stops at the first); the OpenAPI schema is the struct's own."""
+
+    def decode_bytes(self, value: bytes) -> SubmitOrderRequest:
+        return parse_submit(value)
+
+    def decode_builtins(self, value: dict[str, Any]) -> SubmitOrderRequest:
+        return parse_submit(msgspec.json.encode(value))
+
+    @classmethod
+    def create_for_field_definition(
+        cls, field_definition: FieldDefinition, handler_id: str, backend_cls: Any = None
+    ) -> None:
+        """Nothing to build: no transfer model, the struct is decoded as it is."""
+
+    @classmethod
+    def create_openapi_schema(
+        cls, field_definition: FieldDefinition, handler_id: str, schema_creator: SchemaCreator
+    ) -> Reference | Schema:
+        return schema_creator.for_field_definition(
+            FieldDefinition.from_annotation(SubmitOrderRequest)
+        )
+
+    @classmethod
+    def generate_field_definitions(cls, model_type: type[Any]) -> Iterator[DTOFieldDefinition]:
+        yield from ()
+
+    @classmethod
+    def detect_nested_field(cls, field_definition: FieldDefinition) -> bool:
+        return False
 
 
 _encode = msgspec.json.encode
@@ -128,6 +158,8 @@ def ws_base_url(state: ApiState, request: Request | WebSocket) -> str:
         429: ResponseSpec(ErrorBody),
         503: ResponseSpec(ErrorBody),
     },
+    dto=SubmitBody,
+    return_dto=None,
 )
 async def submit_order(
     request: Request,
@@ -161,7 +193,7 @@ async def submit_order_ws(socket: WebSocket, state_: ApiState) -> None:
             if message["type"] == "websocket.disconnect":
                 return
             raw = message.get("text") or message.get("bytes") or b""
-            body = decode_submit(raw)
+            body = parse_submit(raw)
             raw_bytes = raw.encode() if isinstance(raw, str) else raw
             signature = socket.query_params.get("signature")
             await check_caller(

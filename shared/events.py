@@ -5,8 +5,10 @@ process holds ONE pattern subscription to all order channels, confirmed before i
 hands each message to the local listeners of that order (a dict lookup; no per-order SUBSCRIBE
 round trip). Because the subscription already exists when a listener registers, an event is
 either delivered live or was committed before the listener read the database: the replay plus
-the live feed miss nothing. If the subscription drops, every listener gets RESYNC once it is
-back, and re-reads the database from its last seq.
+the live feed miss nothing. If the subscription drops, every listener gets LOST at once (its
+stream closes 1013 and the client reconnects with `afterSeq`): a stream that cannot deliver
+says so rather than wait silently. A subscription is pinged every second and counts as lost
+after two seconds without an answer, so a server that hangs is noticed as one that closed.
 """
 
 from __future__ import annotations
@@ -20,13 +22,21 @@ from typing import Final
 import msgspec
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from shared.schemas import OrderEvent
 
 log = logging.getLogger(__name__)
 
-RESYNC: Final = b""  # sentinel on a listener's queue: the live feed may have had a gap
+LOST: Final = b""  # sentinel on a listener's queue: the live feed is gone
+HEARTBEAT_S = 1.0  # an idle subscription is pinged this often
+SILENCE_LIMIT_S = 2.0  # nothing heard for this long (not even a PONG): the subscription is lost
+
+
+class LiveFeedLost(RedisConnectionError):
+    """The process lost its event subscription: a stream cannot promise the next event."""
+
 
 _encode_event = msgspec.json.Encoder(decimal_format="string").encode
 
@@ -94,31 +104,56 @@ class EventHub:
 
     async def _read_forever(self) -> None:
         backoff_s = 0.1
-        lost_subscription = False
         while True:
             pubsub: PubSub = self._redis.pubsub()
+            heard = [asyncio.get_running_loop().time()]
+            reader = asyncio.create_task(self._read(pubsub, heard))
+            heartbeat = asyncio.create_task(self._heartbeat(pubsub, heard))
             try:
-                await pubsub.psubscribe(self._pattern)
-                async for message in pubsub.listen():
-                    kind = message["type"]
-                    if kind == "psubscribe":
-                        self._subscribed.set()
-                        backoff_s = 0.1
-                        if lost_subscription:
-                            # Only now is every later event sure to arrive: re-read from here.
-                            self._resync_all()
-                            lost_subscription = False
-                    elif kind == "pmessage":
-                        self._dispatch(message["channel"], message["data"])
+                # The reader alone would not notice a silent server: redis-py reconnects on
+                # its own and waits on the new connection. Whichever ends first ends both.
+                done, _ = await asyncio.wait({reader, heartbeat}, return_when="FIRST_COMPLETED")
+                for task in done:
+                    task.result()
+                log.warning("event subscription silent for %.1fs; renewing it", SILENCE_LIMIT_S)
             except (RedisError, OSError) as exc:
                 log.warning("event subscription lost (%s); reconnecting in %.1fs", exc, backoff_s)
             finally:
-                lost_subscription = lost_subscription or self._subscribed.is_set()
-                self._subscribed.clear()
+                for task in (reader, heartbeat):
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+                was_subscribed = self._subscribed.is_set()
+                if was_subscribed:
+                    self._subscribed.clear()
+                    self._lose_all()
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+            if was_subscribed:
+                backoff_s = 0.1  # it worked until now: try again at once
             await asyncio.sleep(backoff_s)
             backoff_s = min(backoff_s * 2, 5.0)
+
+    async def _read(self, pubsub: PubSub, heard: list[float]) -> None:
+        loop = asyncio.get_running_loop()
+        await pubsub.psubscribe(self._pattern)
+        async for message in pubsub.listen():
+            heard[0] = loop.time()
+            kind = message["type"]
+            if kind == "pmessage":
+                self._dispatch(message["channel"], message["data"])
+            elif kind == "psubscribe":
+                self._subscribed.set()
+
+    async def _heartbeat(self, pubsub: PubSub, heard: list[float]) -> None:
+        """Ping the subscription every HEARTBEAT_S; return once nothing (not even a PONG) was
+        heard for SILENCE_LIMIT_S."""
+        loop = asyncio.get_running_loop()
+        while loop.time() - heard[0] <= SILENCE_LIMIT_S:
+            await asyncio.sleep(HEARTBEAT_S)
+            if pubsub.connection is not None and self._subscribed.is_set():
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.ping()
 
     def _dispatch(self, channel: bytes, data: bytes) -> None:
         queues = self._listeners.get(channel[self._prefix_len :].decode())
@@ -126,7 +161,7 @@ class EventHub:
             for queue in queues:
                 queue.put_nowait(data)
 
-    def _resync_all(self) -> None:
+    def _lose_all(self) -> None:
         for queues in self._listeners.values():
             for queue in queues:
-                queue.put_nowait(RESYNC)
+                queue.put_nowait(LOST)

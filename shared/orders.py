@@ -6,6 +6,7 @@ A new order and its first event (`pending`, seq 1) are written by one statement.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
@@ -17,6 +18,7 @@ import msgspec
 
 from shared.batching import Batcher, distinct_rounds
 from shared.db import pool
+from shared.decoding import convert_fields, decode_json_object
 from shared.errors import InvalidRequest
 from shared.lifecycle import format_timestamp
 from shared.schemas import (
@@ -76,19 +78,25 @@ _TYPE_FIELDS = {
 }
 
 
-def validate_submit(req: SubmitOrderRequest) -> NewOrder:
-    """Check everything the types alone cannot; raise InvalidRequest naming every bad field."""
-    problems: list[FieldError] = []
+def validate_submit(req: SubmitOrderRequest, known: Sequence[FieldError] = ()) -> NewOrder:
+    """Check everything the types alone cannot; raise InvalidRequest naming every bad field.
+
+    `known` are the fields that already failed to convert (`shared.decoding.convert_fields`):
+    they are reported with the rest, and no check here reads them."""
+    problems: list[FieldError] = list(known)
+    failed = {p.field for p in known}
 
     def bad(field: str, message: str) -> None:
         problems.append(FieldError(field=field, message=message))
 
-    token_in = find_token(req.token_in)
-    token_out = find_token(req.token_out)
+    token_in = find_token(req.token_in) if "tokenIn" not in failed else None
+    token_out = find_token(req.token_out) if "tokenOut" not in failed else None
     target = ""
-    if token_in is None:
+    if token_in is None and "tokenIn" not in failed:
         bad("tokenIn", f"unknown token {req.token_in!r}; see GET /api/tokens")
-    if req.order_type == "sniper":
+    if "tokenOut" in failed or "orderType" in failed:
+        pass
+    elif req.order_type == "sniper":
         if token_out is not None:
             bad("tokenOut", f"{token_out.symbol} already trades; snipers wait for a launch")
         elif not is_launch_target(req.token_out):
@@ -101,7 +109,9 @@ def validate_submit(req: SubmitOrderRequest) -> NewOrder:
         bad("tokenOut", "tokenOut must differ from tokenIn")
 
     amount_in = 0
-    if not req.amount_in.is_finite() or req.amount_in <= 0:
+    if "amountIn" in failed:
+        pass
+    elif not req.amount_in.is_finite() or req.amount_in <= 0:
         bad("amountIn", "must be a positive amount")
     elif token_in is not None:
         try:
@@ -111,23 +121,12 @@ def validate_submit(req: SubmitOrderRequest) -> NewOrder:
         if amount_in >= 10**38:
             bad("amountIn", "is too large")
 
-    slippage_bps = _slippage_bps(req, bad)
+    slippage_bps = _slippage_bps(req, bad) if not {"slippage", "slippageBps"} & failed else 0
 
-    if not is_wallet_address(req.wallet_address):
+    if "walletAddress" not in failed and not is_wallet_address(req.wallet_address):
         bad("walletAddress", "must be a base58 Solana address of 32 bytes")
-    given = {
-        "limitPrice": req.limit_price,
-        "expiresInSeconds": req.expires_in_seconds,
-        "maxPriceImpactBps": req.max_price_impact_bps,
-    }
-    allowed = _TYPE_FIELDS[req.order_type]
-    for field, value in given.items():
-        if value is not None and field not in allowed:
-            bad(field, f"is not allowed on a {req.order_type} order")
-    if req.order_type == "limit":
-        _check_limit_price(req.limit_price, bad)
-    if req.order_type == "sniper" and req.max_price_impact_bps is None:
-        bad("maxPriceImpactBps", "is required on a sniper order")
+    if "orderType" not in failed:
+        _check_type_fields(req, failed, bad)
 
     if problems:
         raise InvalidRequest(problems)
@@ -147,8 +146,40 @@ def validate_submit(req: SubmitOrderRequest) -> NewOrder:
     )
 
 
-def _check_limit_price(price: Decimal | None, bad: object) -> None:
-    assert callable(bad)
+def parse_submit(raw: bytes | str) -> SubmitOrderRequest:
+    """A submit body (HTTP or the WebSocket's first message) as a request; InvalidRequest names
+    every field that is bad by type, and with them every other field `validate_submit` finds
+    wrong, so one answer lists them all."""
+    request, problems = convert_fields(decode_json_object(raw), SubmitOrderRequest)
+    if problems:
+        validate_submit(request, problems)  # raises, with the problems it adds
+    return request
+
+
+def _check_type_fields(
+    req: SubmitOrderRequest, failed: set[str], bad: Callable[[str, str], None]
+) -> None:
+    """The fields that belong to some order types only: allowed, and required, by type."""
+    given = {
+        "limitPrice": req.limit_price,
+        "expiresInSeconds": req.expires_in_seconds,
+        "maxPriceImpactBps": req.max_price_impact_bps,
+    }
+    allowed = _TYPE_FIELDS[req.order_type]
+    for field, value in given.items():
+        if value is not None and field not in allowed:
+            bad(field, f"is not allowed on a {req.order_type} order")
+    if req.order_type == "limit" and "limitPrice" not in failed:
+        _check_limit_price(req.limit_price, bad)
+    if (
+        req.order_type == "sniper"
+        and req.max_price_impact_bps is None
+        and ("maxPriceImpactBps" not in failed)
+    ):
+        bad("maxPriceImpactBps", "is required on a sniper order")
+
+
+def _check_limit_price(price: Decimal | None, bad: Callable[[str, str], None]) -> None:
     if price is None:
         bad("limitPrice", "is required on a limit order (tokenOut per tokenIn)")
     elif not price.is_finite() or price <= 0:
@@ -159,8 +190,7 @@ def _check_limit_price(price: Decimal | None, bad: object) -> None:
         bad("limitPrice", f"has more than {LIMIT_PRICE_DECIMALS} decimals")
 
 
-def _slippage_bps(req: SubmitOrderRequest, bad: object) -> int:
-    assert callable(bad)
+def _slippage_bps(req: SubmitOrderRequest, bad: Callable[[str, str], None]) -> int:
     if req.slippage_bps is not None and req.slippage is not None:
         bad("slippage", "give slippageBps or slippage, not both")
         return 0

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
 
+from shared.decoding import int_in_range
 from shared.dex.pool_maths import SwapResult
 from shared.dex.routing import Route
+from shared.errors import InvalidRequest
+from shared.schemas import FieldError
 from shared.tokens import find_token
 
 
@@ -19,6 +23,43 @@ def _symbol(mint: str) -> str:
 def _ui(mint: str, base_units: int) -> str:
     token = find_token(mint)
     return token.format(base_units) if token else str(base_units)
+
+
+def parse_quote_query(
+    token_in: str | None, token_out: str | None, amount_in: str | None, slippage_bps: str | None
+) -> tuple[str, str, int, int]:
+    """GET /api/quote's parameters as (mint in, mint out, amount in base units, slippage bps);
+    InvalidRequest naming every bad or missing one."""
+    problems: list[FieldError] = []
+    slippage = int_in_range(slippage_bps, "slippageBps", 1, 5000, 50, problems)
+    for name, value in (("tokenIn", token_in), ("tokenOut", token_out), ("amountIn", amount_in)):
+        if value is None:
+            problems.append(FieldError(field=name, message="is required"))
+    token_a = find_token(token_in) if token_in is not None else None
+    token_b = find_token(token_out) if token_out is not None else None
+    if token_a is None and token_in is not None:
+        problems.append(FieldError(field="tokenIn", message=f"unknown token {token_in!r}"))
+    if token_b is None and token_out is not None:
+        problems.append(FieldError(field="tokenOut", message=f"unknown token {token_out!r}"))
+    if token_a is not None and token_a == token_b:
+        problems.append(FieldError(field="tokenOut", message="tokenOut must differ from tokenIn"))
+    amount = 0
+    if amount_in is not None:
+        try:
+            ui_amount = Decimal(amount_in)
+            if not ui_amount.is_finite() or ui_amount <= 0:
+                raise ValueError
+            if token_a is not None:
+                amount = token_a.to_base_units(ui_amount)
+        except (InvalidOperation, ValueError):
+            message = "must be a positive amount"
+            if token_a is not None:
+                message += f" with at most {token_a.decimals} decimals"
+            problems.append(FieldError(field="amountIn", message=message))
+    if problems:
+        raise InvalidRequest(problems)
+    assert token_a is not None and token_b is not None
+    return token_a.mint, token_b.mint, amount, slippage
 
 
 def min_amount_out(quoted_out: int, slippage_bps: int) -> int:

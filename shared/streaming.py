@@ -1,8 +1,9 @@
 """An order's events as one exact sequence: history from PostgreSQL, then live from Redis.
 
 The listener is registered before the history is read, so an event is either in the history
-or arrives live; duplicates are dropped by `seq`, and a gap (or a RESYNC after the live feed
-dropped) is filled from PostgreSQL. The sequence ends after the terminal event.
+or arrives live; duplicates are dropped by `seq`, and a gap is filled from PostgreSQL. The
+sequence ends after the terminal event, or with LiveFeedLost when the process has no live feed
+(the client reconnects with `afterSeq` and misses nothing).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import msgspec
 
-from shared.events import RESYNC, EventHub
+from shared.events import LOST, EventHub, LiveFeedLost
 from shared.lifecycle import TERMINAL
 from shared.orders import load_events, order_progress
 
@@ -38,9 +39,12 @@ async def follow_order(
 ) -> AsyncIterator[bytes]:
     """Yield the order's events after `after_seq` as JSON bytes, in seq order, each once.
 
-    Raises UnknownOrder before yielding anything if the order does not exist.
+    Raises UnknownOrder before yielding anything if the order does not exist, and LiveFeedLost
+    once the history is sent if this process has no event subscription (now or later).
     """
     with hub.listen(str(order_id)) as live:
+        # Not subscribed while registering: an event published until then may be missed.
+        subscribed = hub.connected
         history = await load_events(order_id, after_seq)
         if not history:
             progress = await order_progress(order_id)
@@ -55,15 +59,12 @@ async def follow_order(
             last_seq = event.seq
             if event.status in TERMINAL:
                 return
+        if not subscribed:
+            raise LiveFeedLost("no event subscription in this process")
         while True:
             message = await live.get()
-            if message == RESYNC:
-                for event in await load_events(order_id, last_seq):
-                    yield _encode(event)
-                    last_seq = event.seq
-                    if event.status in TERMINAL:
-                        return
-                continue
+            if message == LOST:
+                raise LiveFeedLost("the event subscription was lost")
             head = _head(message)
             if head.seq <= last_seq:
                 continue

@@ -7,6 +7,7 @@ tmp dir (shown when it fails to start), and is stopped (SIGTERM, then SIGKILL) a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 from pathlib import Path
@@ -95,9 +96,29 @@ async def follow(
     events: list[dict[str, Any]] = []
     url = f"{ws_base}/api/orders/ws?orderId={order_id}&afterSeq={after_seq}"
     async with asyncio.timeout(timeout_s), websockets.connect(url) as socket:
-        async for message in socket:
-            events.append(json.loads(message))
+        with contextlib.suppress(websockets.ConnectionClosedError):  # closed with an error code
+            async for message in socket:
+                events.append(json.loads(message))
         return events, socket.close_code
+
+
+RECONNECT_CODES = (1001, 1011, 1013)  # the stream says: reconnect with afterSeq
+
+
+async def follow_reconnecting(
+    ws_base: str, order_id: str, *, after_seq: int = 0, timeout_s: float = 30
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Follow as a client should: after 1001, 1011 or 1013 reconnect with afterSeq = the last
+    seq received, until the stream ends otherwise; every event, and the last close code."""
+    events: list[dict[str, Any]] = []
+    async with asyncio.timeout(timeout_s):
+        while True:
+            batch, code = await follow(ws_base, order_id, after_seq=after_seq, timeout_s=timeout_s)
+            events += batch
+            after_seq = batch[-1]["seq"] if batch else after_seq
+            if code not in RECONNECT_CODES:
+                return events, code
+            await asyncio.sleep(0.2)  # a client's pause between reconnects
 
 
 async def wait_terminal(

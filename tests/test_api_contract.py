@@ -265,6 +265,78 @@ async def test_history_rejects_bad_queries(
     assert field in {d["field"] for d in body["details"]}, body
 
 
+# Query parameters: every bad one named at once, as the client spelled it (camelCase).
+QUERY_FAULTS = [
+    pytest.param(
+        "/api/quote",
+        {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1", "slippageBps": "0"},
+        {"slippageBps"},
+        id="quote-slippageBps-zero",
+    ),
+    pytest.param(
+        "/api/quote",
+        {"tokenIn": "NOPE", "tokenOut": "USDC", "amountIn": "abc", "slippageBps": "x"},
+        {"tokenIn", "amountIn", "slippageBps"},
+        id="quote-three-faults",
+    ),
+    pytest.param(
+        "/api/quote", {"tokenIn": "SOL", "amountIn": "1"}, {"tokenOut"}, id="quote-missing"
+    ),
+    pytest.param(
+        f"/api/orders/history/{WALLET}",
+        {"limit": "0", "status": "done", "cursor": "garbage"},
+        {"limit", "status", "cursor"},
+        id="history-three-faults",
+    ),
+    pytest.param(
+        "/api/chain/transactions", {"orderId": "not-a-uuid"}, {"orderId"}, id="chain-orderId"
+    ),
+    pytest.param("/api/chain/transactions", {}, {"orderId"}, id="chain-orderId-missing"),
+]
+
+
+@pytest.mark.parametrize(("path", "params", "fields"), QUERY_FAULTS)
+async def test_bad_query_parameters_are_all_named_in_camel_case(
+    shared_engine: Engine, path: str, params: dict[str, str], fields: set[str]
+) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{shared_engine.url}{path}", params=params)
+    body = assert_error_body(response, 400, "VALIDATION_ERROR")
+    assert {d["field"] for d in body["details"]} == fields, body
+
+
+# --- GET /api/pools/{poolId} -----------------------------------------------------------------
+
+
+async def test_a_pool_shows_its_bins_and_an_unknown_pool_is_404(shared_engine: Engine) -> None:
+    async with httpx.AsyncClient() as client:
+        listed = {
+            p["poolId"]: p for p in (await client.get(f"{shared_engine.url}/api/pools")).json()
+        }
+        meteora = (await client.get(f"{shared_engine.url}/api/pools/meteora-SOL-USDC")).json()
+        raydium = (await client.get(f"{shared_engine.url}/api/pools/raydium-SOL-USDC")).json()
+        unknown = await client.get(f"{shared_engine.url}/api/pools/raydium-NOPE-USDC")
+    assert_error_body(unknown, 404, "NOT_FOUND")
+    assert "bins" not in listed["meteora-SOL-USDC"]
+    assert {k: v for k, v in meteora.items() if k != "bins"} == listed["meteora-SOL-USDC"]
+    assert raydium == listed["raydium-SOL-USDC"]  # a CPMM pool has no bins
+    bins = meteora["bins"]
+    assert len(bins) == meteora["binsWithLiquidity"] > 1
+    ids = [b["binId"] for b in bins]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert all(set(b) == {"binId", "price", "amountA", "amountB"} for b in bins)
+    assert all(Decimal(b["amountA"]) > 0 or Decimal(b["amountB"]) > 0 for b in bins)
+    # Below the active bin only tokenB (Y), above it only tokenA (X); prices rise with the id.
+    active = meteora["activeId"]
+    assert all(Decimal(b["amountA"]) == 0 for b in bins if b["binId"] < active)
+    assert all(Decimal(b["amountB"]) == 0 for b in bins if b["binId"] > active)
+    prices = [Decimal(b["price"]) for b in bins]
+    assert prices == sorted(prices) and prices[0] < Decimal(meteora["price"]) < prices[-1]
+    # Every base unit of the reserves is in some bin.
+    assert sum(Decimal(b["amountA"]) for b in bins) == Decimal(meteora["reserveA"])
+    assert sum(Decimal(b["amountB"]) for b in bins) == Decimal(meteora["reserveB"])
+
+
 # --- GET /api/queue/metrics ----------------------------------------------------------------------
 
 

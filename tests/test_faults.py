@@ -40,7 +40,7 @@ from redis.asyncio.client import PubSub
 from infra.local_stack import LocalStack
 from shared.config import load_settings
 from tests.conftest import FAST, Databases, with_database
-from tests.engine import Engine, follow, ws_session
+from tests.engine import WALLET, Engine, follow, follow_reconnecting, ws_session
 
 pytestmark = [
     pytest.mark.faults,
@@ -333,6 +333,55 @@ async def test_workers_killed_at_every_step_settle_each_order_once(
         assert alive(survivor) and alive(engine.apis[0][0])
 
 
+# --- Streams that lose their live feed ------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["stopped", "frozen"])
+async def test_a_stream_that_loses_its_live_feed_closes_1013_at_once(
+    stack: LocalStack, fault_engine: EngineFactory, how: str
+) -> None:
+    """Redis stopped (its connections close) or frozen (SIGSTOP: they stay open, silent) while
+    a client follows an unfinished order: the stream closes 1013 within about two seconds of
+    the subscription being lost, and a reconnect with afterSeq repeats nothing."""
+    engine = await fault_engine(**QUICK_RECOVERY)
+    assert stack.redis is not None
+    async with httpx.AsyncClient(timeout=10) as client:
+        submitted = await engine.submit(client, orderType="limit", limitPrice="100000")
+        assert submitted.status_code == 202, submitted.text
+        order_id = submitted.json()["orderId"]
+        url = f"{engine.ws_url()}/api/orders/ws?orderId={order_id}"
+        async with websockets.connect(url) as socket:
+            first = [json.loads(await socket.recv()) for _ in range(2)]
+            assert [e["status"] for e in first] == ["pending", "waiting"], first
+            lost_at = time.monotonic()
+            if how == "stopped":
+                await asyncio.to_thread(stack.stop_redis)
+            else:
+                stack.redis.send_signal(signal.SIGSTOP)
+            try:
+                with pytest.raises(websockets.ConnectionClosed):
+                    async with asyncio.timeout(15):
+                        await socket.recv()
+                closed_after_s = time.monotonic() - lost_at
+            finally:
+                if how == "frozen":
+                    stack.redis.send_signal(signal.SIGCONT)
+            assert socket.close_code == 1013, (socket.close_code, socket.close_reason)
+            assert "afterSeq" in (socket.close_reason or "")
+        # Stopped: the connection closes, noticed at once. Frozen: the heartbeat gives up after
+        # two silent seconds (plus up to one heartbeat interval).
+        assert closed_after_s < (1.5 if how == "stopped" else 4.0), closed_after_s
+        if how == "stopped":
+            await asyncio.to_thread(stack.start_redis)
+        cancel = await client.delete(
+            f"{engine.url}/api/orders/{order_id}", headers={"X-Wallet-Address": WALLET}
+        )
+        assert cancel.status_code == 200, cancel.text
+        rest, code = await follow_reconnecting(engine.ws_url(), order_id, after_seq=2)
+        assert code == 1000, (code, rest)
+        assert [(e["seq"], e["status"]) for e in rest] == [(3, "cancelled")], rest
+
+
 # --- 2. Redis stopped and restarted during submissions -----------------------------------
 
 
@@ -363,12 +412,16 @@ async def test_redis_outage_during_submissions(
         assert health.status_code == 503
         assert health.json()["redis"].startswith("down") and health.json()["postgres"] == "ok"
         assert health_s < 2.5
-        # A stream opened now reads the history from PostgreSQL and waits for the live feed:
-        # once Redis is back the API's subscription is renewed and the stream carries on.
-        stream = asyncio.create_task(follow(engine.ws_url(), during[0], timeout_s=60))
-        await asyncio.sleep(1.0)  # the outage lasts a little longer
+        # A stream opened now sends the history from PostgreSQL, then says it cannot go on
+        # live (1013); the client reconnects with afterSeq once Redis is back.
+        history, code = await follow(engine.ws_url(), during[0], timeout_s=10)
+        assert code == 1013, (code, history)
+        assert [e["seq"] for e in history] == list(range(1, len(history) + 1)), history
         assert alive(api) and alive(worker)
         await asyncio.to_thread(stack.start_redis)
+        stream = asyncio.create_task(
+            follow_reconnecting(engine.ws_url(), during[0], after_seq=len(history), timeout_s=60)
+        )
         order_ids += during
         # A limit order that any price reaches: the watcher's loops are alive again if the
         # price moves of the market orders after it fire it.
@@ -379,6 +432,7 @@ async def test_redis_outage_during_submissions(
 
         final = await wait_all_terminal(engine, order_ids, 60)
         events, code = await stream
+        events = history + events
         assert code == 1000 and events[-1]["status"] == final[during[0]], events
         assert [e["seq"] for e in events] == list(range(1, len(events) + 1)), events
         assert final[limit.json()["orderId"]] == "confirmed", final

@@ -27,7 +27,7 @@ from shared.dex.dlmm import (
     fee_rate,
 )
 from shared.dex.pool_maths import InsufficientLiquidity, StaleQuote, SwapResult
-from shared.dex.pools import Pool, apply, marginal_price, quote, reserves_view, spot_price, swap
+from shared.dex.pools import Pool, apply, marginal_price, pool_view, quote, spot_price, swap
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -229,7 +229,7 @@ def test_common_interface() -> None:
         assert apply(pool, r) == after
         assert spot_price(pool, mint) > 0
         assert marginal_price(pool, mint) <= spot_price(pool, mint)
-        assert reserves_view(pool)["poolId"] == pool.pool_id
+        assert pool_view(pool).pool_id == pool.pool_id
     # CPMM marginal price: g*x*y/(x + g*a)^2; at a = 0: 0.9975 * 2 = 1.995
     assert marginal_price(cpmm(), "A") == Fraction(1995, 1000)
     # DLMM: bin -1's rate once bin 0 is used up

@@ -163,6 +163,21 @@ REJECTED: list[Bad] = [
         "amountIn",
         "walletAddress",
     ),
+    bad(
+        "two-type-faults",
+        order(amountIn="abc", slippageBps=0),
+        "amountIn",
+        "slippageBps",
+    ),
+    bad(
+        "type-faults-and-rule-faults",
+        order(amountIn="abc", tokenIn="NOPE", walletAddress=WALLET_31_BYTES, expiresInSeconds=0),
+        "amountIn",
+        "tokenIn",
+        "walletAddress",
+        "expiresInSeconds",
+    ),
+    bad("unknown-and-missing", order(tokenIn=DROP, clientOrderId="x"), "tokenIn", "clientOrderId"),
     # the body as a whole
     bad("body-malformed-json", b'{"tokenIn": "SOL",, }', "body"),
     bad("body-truncated-json", encode(order())[:-10], "body"),
@@ -347,6 +362,7 @@ WS_REJECTED: list[Bad] = [
     bad("ws-slippageBps-zero", order(slippageBps=0), "slippageBps"),
     bad("ws-unknown-field", order(clientOrderId="x"), "clientOrderId"),
     bad("ws-missing-walletAddress", order(walletAddress=DROP), "walletAddress"),
+    bad("ws-two-type-faults", order(amountIn="abc", slippageBps=0), "amountIn", "slippageBps"),
 ]
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from decimal import Context, Decimal
 from fractions import Fraction
-from typing import Any
+
+import msgspec
 
 from shared.dex.cpmm import CpmmPool, cpmm_apply, cpmm_quote, cpmm_reserves, cpmm_swap
 from shared.dex.dlmm import (
@@ -131,44 +132,92 @@ def _symbol(mint: str) -> str:
     return token.symbol if token else mint
 
 
-def reserves_view(pool: Pool) -> dict[str, Any]:
-    """A JSON-ready summary for GET /api/pools: amounts as UI decimal strings (base units for
-    unknown mints), `price` = the second token per unit of the first, in UI units."""
+class BinView(msgspec.Struct, rename="camel"):
+    """One DLMM bin with liquidity: its price (tokenB per tokenA, UI units) and amounts."""
+
+    bin_id: int
+    price: str
+    amount_a: str
+    amount_b: str
+
+
+class PoolView(msgspec.Struct, rename="camel", omit_defaults=True):
+    """A pool now, for GET /api/pools: amounts as UI decimal strings (base units for unknown
+    mints), `price` = tokenB per unit of tokenA in UI units. The DLMM fields are absent on a
+    CPMM pool; `bins` only in GET /api/pools/{poolId}."""
+
+    pool_id: str
+    venue: str
+    type: str
+    token_a: str
+    token_b: str
+    mint_a: str
+    mint_b: str
+    price: str
+    fee_bps: float
+    reserve_a: str
+    reserve_b: str
+    bin_step: int | None = None
+    active_id: int | None = None
+    bins_with_liquidity: int | None = None
+    price_range: list[str] | None = None
+    base_fee_bps: int | None = None
+    volatility_accumulator: int | None = None
+    fees_a: str | None = None
+    fees_b: str | None = None
+    bins: list[BinView] | None = None
+
+
+def pool_view(pool: Pool, with_bins: bool = False) -> PoolView:
+    """The pool as GET /api/pools shows it; `with_bins`: every DLMM bin with liquidity too,
+    ordered by bin id (the chart traders read a DLMM pool by)."""
     a, b = tokens(pool)
-    view: dict[str, Any] = {
-        "poolId": pool.pool_id,
+    common = {
+        "pool_id": pool.pool_id,
         "venue": pool.venue,
-        "tokenA": _symbol(a),
-        "tokenB": _symbol(b),
-        "mintA": a,
-        "mintB": b,
+        "token_a": _symbol(a),
+        "token_b": _symbol(b),
+        "mint_a": a,
+        "mint_b": b,
         "price": _ui_price(a, b, spot_price(pool, a)),
-        "feeBps": round(fee_bps(pool), 4),
+        "fee_bps": round(fee_bps(pool), 4),
     }
     if isinstance(pool, CpmmPool):
-        view |= {
-            "type": "cpmm",
-            "reserveA": _amount(a, pool.reserve_a),
-            "reserveB": _amount(b, pool.reserve_b),
-        }
-        return view
+        return PoolView(
+            type="cpmm",
+            reserve_a=_amount(a, pool.reserve_a),
+            reserve_b=_amount(b, pool.reserve_b),
+            **common,
+        )
     filled = [i for i, (x, y) in enumerate(pool.bins) if x or y]
     low = pool.min_bin_id + (filled[0] if filled else 0)
     high = pool.min_bin_id + (filled[-1] if filled else 0)
-    view |= {
-        "type": "dlmm",
-        "reserveA": _amount(a, sum(x for x, _ in pool.bins)),
-        "reserveB": _amount(b, sum(y for _, y in pool.bins)),
-        "binStep": pool.bin_step,
-        "activeId": pool.active_id,
-        "binsWithLiquidity": len(filled),
-        "priceRange": [
+    bins = None
+    if with_bins:
+        bins = [
+            BinView(
+                bin_id=pool.min_bin_id + i,
+                price=_ui_price(a, b, bin_price(pool.min_bin_id + i, pool.bin_step)),
+                amount_a=_amount(a, pool.bins[i][0]),
+                amount_b=_amount(b, pool.bins[i][1]),
+            )
+            for i in filled
+        ]
+    return PoolView(
+        type="dlmm",
+        reserve_a=_amount(a, sum(x for x, _ in pool.bins)),
+        reserve_b=_amount(b, sum(y for _, y in pool.bins)),
+        bin_step=pool.bin_step,
+        active_id=pool.active_id,
+        bins_with_liquidity=len(filled),
+        price_range=[
             _ui_price(a, b, bin_price(low, pool.bin_step)),
             _ui_price(a, b, bin_price(high, pool.bin_step)),
         ],
-        "baseFeeBps": pool.base_fee_bps,
-        "volatilityAccumulator": pool.volatility_accumulator,
-        "feesA": _amount(a, pool.fee_x),
-        "feesB": _amount(b, pool.fee_y),
-    }
-    return view
+        base_fee_bps=pool.base_fee_bps,
+        volatility_accumulator=pool.volatility_accumulator,
+        fees_a=_amount(a, pool.fee_x),
+        fees_b=_amount(b, pool.fee_y),
+        bins=bins,
+        **common,
+    )
