@@ -6,8 +6,10 @@ order shows each error next to its field; a waiting limit order is cancelled fro
 (skipped until the engine accepts limit orders); on an engine with REQUIRE_SIGNATURES the desk's
 own keypair (WebCrypto Ed25519, kept in IndexedDB) signs submits and cancels, and without
 Ed25519 the desk still trades where signatures are not required; the engine panel follows the
-engine. The screenshots land in test-artifacts/; with UPDATE_README_PICTURE=1 the first screen
-also replaces docs/desk.png, the README's picture (a test run leaves the tree clean otherwise).
+engine, and charts a DLMM pool's liquidity per bin; the routing step's quote table fits its card
+on a 1280-pixel screen and on a phone. The screenshots land in test-artifacts/; with
+UPDATE_README_PICTURE=1 the first screen also replaces docs/desk.png, the README's picture (a
+test run leaves the tree clean otherwise).
 
 Skipped, saying so, only when no Chromium is installed (`apt-get install chromium`; .ci/run
 installs it).
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,7 @@ import pytest
 from playwright.async_api import Browser, Page, Request, async_playwright, expect
 
 from shared.auth import cancel_message, signature_is_valid
-from tests.engine import Engine, new_wallet
+from tests.engine import Engine, new_wallet, wait_terminal
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -42,6 +45,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 LAPTOP = {"width": 1440, "height": 900}
+SMALL_LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 STREAM_TIMEOUT_MS = 30_000
 # A browser whose WebCrypto has no Ed25519 (as older ones): generating such a key is refused.
@@ -437,6 +441,121 @@ async def test_engine_panel_follows_the_engine(engine_factory: Any, open_desk: A
         await expect(page.locator("#pools-body tr[data-pool-id]")).to_have_count(len(pools.json()))
     else:
         await expect(page.locator("#pools")).to_be_hidden()
+
+
+async def test_dlmm_pool_shows_its_liquidity_per_bin(engine: Engine, open_desk: Any) -> None:
+    """Under the pool prices, a DLMM pool's liquidity per bin (GET /api/pools/{poolId}): one bar
+    per bin, the active one marked, tokenB-only bins below it and tokenA-only ones above told
+    apart; the pool is picked from the DLMM pools, and the chart follows a trade on it."""
+    desk: Desk = await open_desk(engine)
+    page = desk.page
+    pools = (await desk.api("GET", "/api/pools")).json()
+    dlmm = [pool["poolId"] for pool in pools if pool["type"] == "dlmm"]
+    cpmm = next(pool["poolId"] for pool in pools if pool["type"] == "cpmm")
+    assert "bins" not in (await desk.api("GET", f"/api/pools/{cpmm}")).json()
+    chart = page.locator("#bins-chart")
+    picker = page.get_by_label("DLMM pool")
+
+    async def shows(pool_id: str, within_ms: float = 5_000) -> dict[str, Any]:
+        """The chart draws `pool_id` as the API has it now (within `within_ms`); its detail."""
+        pool = (await desk.api("GET", f"/api/pools/{pool_id}")).json()
+        await expect(chart).to_have_attribute("data-pool-id", pool_id)
+        await expect(chart).to_have_attribute(
+            "data-active-id", str(pool["activeId"]), timeout=within_ms
+        )
+        await expect(chart.locator("rect.bin")).to_have_count(len(pool["bins"]))
+        active = chart.locator("rect.bin.active")
+        await expect(active).to_have_count(1)
+        await expect(active).to_have_attribute("data-bin-id", str(pool["activeId"]))
+        bars = await chart.locator("rect.bin").evaluate_all(
+            "bars => bars.map(bar => [Number(bar.dataset.binId), bar.classList[1]])"
+        )
+        assert [bin_id for bin_id, _ in bars] == [b["binId"] for b in pool["bins"]]
+        for bin_id, side in bars:  # below the active bin only tokenB, above only tokenA
+            expected = "below" if bin_id < pool["activeId"] else "above"
+            assert side == ("active" if bin_id == pool["activeId"] else expected)
+        for b in pool["bins"]:
+            if b["binId"] < pool["activeId"]:
+                assert Decimal(b["amountA"]) == 0
+            if b["binId"] > pool["activeId"]:
+                assert Decimal(b["amountB"]) == 0
+        return pool
+
+    # The DLMM pools are the choice (no CPMM pool); the ticket's pair, SOL/USDC, comes first.
+    await expect(picker.locator("option")).to_have_count(len(dlmm))
+    assert await picker.locator("option").evaluate_all("els => els.map(e => e.value)") == dlmm
+    await expect(picker).to_have_value("meteora-SOL-USDC")
+    before = await shows("meteora-SOL-USDC")
+    await picker.select_option("meteora-JUP-SOL")
+    await shows("meteora-JUP-SOL")
+    await picker.select_option("meteora-SOL-USDC")
+    await shows("meteora-SOL-USDC")
+
+    # A large buy of SOL, cheaper on meteora, moves its price up some bins: the chart follows
+    # with the next refresh of the pools.
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await engine.submit(
+            client, tokenIn="USDC", tokenOut="SOL", amountIn="30000", walletAddress=new_wallet()
+        )
+    assert answer.status_code == 202, answer.text
+    events = await wait_terminal(engine, answer.json()["orderId"])
+    assert events[-1]["status"] == "confirmed", events[-1]
+    after = await shows("meteora-SOL-USDC", within_ms=STREAM_TIMEOUT_MS)
+    assert after["activeId"] > before["activeId"]
+
+
+# Whatever in `inner` sticks out of `box`'s rectangle, or scrolls sideways on the way out to it:
+# the elements whose box is not inside box's, and those (box included) with scrollWidth >
+# clientWidth. Elements not rendered (display: none, a 0x0 box) are left out.
+OUTSIDE = """(box, selector) => {
+  const outer = box.getBoundingClientRect();
+  const name = (el) => el.tagName.toLowerCase() + (el.className ? "." + el.className : "")
+    + (el.textContent.trim() ? ` "${el.textContent.trim().slice(0, 30)}"` : "");
+  const problems = [];
+  for (const el of box.querySelectorAll(selector)) {
+    for (const part of [el, ...el.querySelectorAll("th, td")]) {
+      const r = part.getBoundingClientRect();
+      if (r.width === 0 && r.height === 0) continue;
+      if (r.left < outer.left - 0.5 || r.right > outer.right + 0.5) {
+        problems.push(`${name(part)} spans x ${r.left.toFixed(1)}..${r.right.toFixed(1)}, `
+          + `outside the card's ${outer.left.toFixed(1)}..${outer.right.toFixed(1)}`);
+      }
+    }
+    for (let up = el; up && up !== box.parentElement; up = up.parentElement) {
+      if (up.scrollWidth > up.clientWidth) {
+        problems.push(`${name(up)} scrolls sideways: scrollWidth ${up.scrollWidth} > `
+          + `clientWidth ${up.clientWidth}`);
+      }
+    }
+  }
+  return problems;
+}"""
+
+
+@pytest.mark.parametrize("viewport", [SMALL_LAPTOP, PHONE], ids=["1280x800", "390x844"])
+async def test_routing_table_fits_its_card(
+    engine: Engine, open_desk: Any, viewport: dict[str, int]
+) -> None:
+    """The routing step's quotes (venue, out, fee, price / impact) stay inside the live orders
+    card, on a 1280-pixel screen and on a phone: SOL -> BONK, the longest amounts out
+    (millions of BONK, to 5 decimals), from both venues."""
+    desk: Desk = await open_desk(engine, viewport=viewport, reduced_motion="reduce")
+    await desk.page.get_by_label("You receive").select_option("BONK")
+    order_id, _ = await desk.place_order("2")
+    card = desk.card_of(order_id)
+    table = card.locator(".step[data-status=routing] table")
+    await expect(table).to_be_visible(timeout=STREAM_TIMEOUT_MS)
+    await expect(table.locator("tbody tr")).to_have_count(2)  # one quote per venue
+    await expect(card).to_have_attribute("data-status", "confirmed", timeout=STREAM_TIMEOUT_MS)
+    for cell in await table.locator("tbody td").all():
+        await expect(cell).to_be_visible()
+        await expect(cell).not_to_be_empty()
+    problems = await card.evaluate(OUTSIDE, ".step[data-status=routing] table")
+    assert problems == [], "\n".join(problems)
+    overflow = await desk.page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"the page scrolls sideways by {overflow}px"
 
 
 async def test_desk_screenshots_laptop_and_phone(engine_factory: Any, open_desk: Any) -> None:

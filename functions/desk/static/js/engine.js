@@ -1,7 +1,9 @@
 // The engine panel: GET /api/queue/metrics every 1.5 s drawn as sparklines, pool prices per
-// venue from GET /api/pools (hidden while the engine has no such endpoint), and /health.
+// venue from GET /api/pools (hidden while the engine has no such endpoint) with a DLMM pool's
+// liquidity per bin under them (bins.js), and /health.
 
 import { api, isMissingRoute } from "./api.js";
+import { BinsChart } from "./bins.js";
 import { $, fill, h } from "./dom.js";
 import { approx, bps, ms } from "./format.js";
 import { draw, Series } from "./spark.js";
@@ -116,6 +118,7 @@ export function startPools() {
   const section = $("#pools");
   const body = $("#pools-body");
   const history = new Map(); // poolId -> Series of prices
+  const bins = new BinsChart($("#bins"));
   let absent = false;
 
   every(async () => {
@@ -158,6 +161,7 @@ export function startPools() {
         h("td", { class: "trend" }, spark)));
     }
     fill(body, rows);
+    await bins.update(list); // fetches the chosen pool's bins when the list shows it moved
   }, () => (absent ? POOLS_ABSENT_MS : POOLS_MS));
 }
 

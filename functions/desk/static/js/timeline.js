@@ -357,16 +357,28 @@ function routing(data, take, out) {
   }
   if (Array.isArray(quotes) && quotes.length) {
     const chosenVenues = new Set(String(chosen ?? "").split(/[+>]/));
-    nodes.push(h("div", { class: "table-wrap" }, h("table", { class: "quotes" },
+    // The last column holds a quote's price, or else its price impact: named by what it holds.
+    const priced = quotes.filter((q) => q.price != null).length;
+    const last = priced === quotes.length ? "Price" : priced ? "Price / impact" : "Impact";
+    const columns = ["Venue", `Out (${out})`, "Fee", last];
+    // No sideways scrolling: the table fits its card, and stacks each quote where the card is
+    // narrow (desk.css, the `quotes` container); data-label names a stacked cell's figure.
+    nodes.push(h("div", { class: "quotes-wrap" }, h("table", { class: "quotes" },
       h("caption", { class: "sr-only" }, "Quotes per venue"),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Venue"), h("th", { scope: "col", class: "num" }, `Out (${out})`), h("th", { scope: "col", class: "num" }, "Fee"), h("th", { scope: "col", class: "num" }, "Price / impact"))),
+      h("thead", {}, h("tr", {}, columns.map((name, i) => h("th", { scope: "col", class: i ? "num" : null }, name)))),
       h("tbody", {}, quotes.map((q) => h("tr", { class: chosenVenues.has(q.venue) && quotes.length > 1 && chosenVenues.size === 1 ? "chosen" : "" },
-        h("td", {}, q.venue ?? q.poolId ?? "?"),
-        h("td", { class: "num" }, amount(q.amountOut)),
-        h("td", { class: "num" }, q.feeBps != null ? bps(q.feeBps) : amount(q.feeAmount)),
-        h("td", { class: "num" }, q.price != null ? amount(q.price) : q.priceImpactBps != null ? bps(q.priceImpactBps) : "—")))))));
+        h("td", { class: "venue-cell" }, q.venue ?? q.poolId ?? "?"),
+        h("td", { class: "num out", "data-label": columns[1] }, breakable(amount(q.amountOut))),
+        h("td", { class: "num", "data-label": columns[2] }, q.feeBps != null ? bps(q.feeBps) : amount(q.feeAmount)),
+        h("td", { class: "num", "data-label": columns[3] }, q.price != null ? amount(q.price) : q.priceImpactBps != null ? bps(q.priceImpactBps) : "—")))))));
   }
   return nodes;
+}
+
+/** "15,096,494.10696" that may wrap after its decimal point (before breaking anywhere else). */
+function breakable(figure) {
+  const point = figure.indexOf(".");
+  return point < 0 ? figure : [figure.slice(0, point + 1), h("wbr"), figure.slice(point + 1)];
 }
 
 /** Whatever else the step carries, shown plainly. */
