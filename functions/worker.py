@@ -26,7 +26,11 @@ from shared.dex.routing import NoRoute, best_route
 from shared.dex.store import PoolStore
 from shared.execution import Executor
 from shared.queue import EXECUTE_ORDER, OrderQueue, RateLimiter, create_queue, redis_client
-from shared.sweep import forget_old_idempotency_keys, sweep_stale_orders
+from shared.sweep import (
+    forget_old_confirmation_counts,
+    forget_old_idempotency_keys,
+    sweep_stale_orders,
+)
 from shared.telemetry import start_reporting, stop_reporting
 from shared.tokens import load_launched_tokens, token_by_symbol
 from shared.watch import OrderBook
@@ -38,6 +42,7 @@ async def sweep_orders(ctx: dict[str, Any]) -> int:
     deps: WorkerDeps = ctx["deps"]
     enqueued = await sweep_stale_orders(ctx["worker"].queue, deps.settings)
     await forget_old_idempotency_keys()
+    await forget_old_confirmation_counts()
     if enqueued:
         log.warning("stale orders re-enqueued", count=enqueued)
     return enqueued

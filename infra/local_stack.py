@@ -201,11 +201,19 @@ class LocalStack:
     database_url: str
     redis_url: str
 
-    def __init__(self, data_dir: Path = DEFAULT_DATA_DIR, database: str = DEFAULT_DATABASE):
+    def __init__(
+        self,
+        data_dir: Path = DEFAULT_DATA_DIR,
+        database: str = DEFAULT_DATABASE,
+        postgres_settings: dict[str, str] | None = None,
+    ):
+        """`postgres_settings`: server settings given as `-c name=value` (benchmarks compare
+        `autovacuum` on and off with them)."""
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", database):
             raise ValueError(f"invalid database name: {database!r}")
         self.data_dir = data_dir.resolve()  # absolute: postgres and redis chdir
         self.database = database
+        self.postgres_settings = dict(postgres_settings or {})
         self.pgdata = self.data_dir / "postgres"
         self.redis_dir = self.data_dir / "redis"
         self.postgres: subprocess.Popen[bytes] | None = None
@@ -332,6 +340,7 @@ class LocalStack:
                 *(_pg_bin("postgres"), "-D", str(self.pgdata), "-p", str(port)),
                 *("-c", "listen_addresses=127.0.0.1"),
                 *("-c", "unix_socket_directories="),  # TCP only: no socket path length limit
+                *(f"-c{name}={value}" for name, value in self.postgres_settings.items()),
             ]
             return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, **child)
 
@@ -400,7 +409,9 @@ def _redis_ready(proc: subprocess.Popen[bytes], port: int) -> bool:
 
 
 def start_local_stack(
-    data_dir: Path = DEFAULT_DATA_DIR, database: str = DEFAULT_DATABASE
+    data_dir: Path = DEFAULT_DATA_DIR,
+    database: str = DEFAULT_DATABASE,
+    postgres_settings: dict[str, str] | None = None,
 ) -> LocalStack:
     """Start PostgreSQL and Redis under ``data_dir`` and wait until both accept connections."""
-    return LocalStack(data_dir, database).start()
+    return LocalStack(data_dir, database, postgres_settings).start()

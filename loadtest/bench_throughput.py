@@ -45,6 +45,7 @@ import msgspec
 
 from loadtest.common import ORDER, TERMINAL, ScratchEngine, machine, scratch_engine
 from loadtest.procstat import ProcessWatch, Reading, cpu_used, raise_open_file_limit
+from shared.db import SESSION_SETTINGS  # planned as the engine plans its reads
 
 
 class _Event(msgspec.Struct):
@@ -221,7 +222,7 @@ async def wait_all_terminal(
     database_url: str, order_ids: list[str], timeout_s: float = 600
 ) -> None:
     """Without streams: poll PostgreSQL (one count every 100 ms) until these orders are done."""
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(database_url, server_settings=SESSION_SETTINGS)
     try:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -241,7 +242,7 @@ async def wait_all_terminal(
 
 async def stored_figures(database_url: str, order_ids: list[str]) -> asyncpg.Record:
     """From PostgreSQL: outcomes and the worker-side span (first routing -> last terminal)."""
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(database_url, server_settings=SESSION_SETTINGS)
     try:
         return await conn.fetchrow(
             """SELECT count(*) FILTER (WHERE o.status = 'confirmed') AS confirmed,
@@ -259,7 +260,7 @@ async def stored_figures(database_url: str, order_ids: list[str]) -> asyncpg.Rec
 
 
 async def failure_codes(database_url: str, order_ids: list[str]) -> dict[str, int]:
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(database_url, server_settings=SESSION_SETTINGS)
     try:
         rows = await conn.fetch(
             """SELECT failure_code, count(*) AS n FROM orders

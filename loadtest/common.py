@@ -59,16 +59,21 @@ class Services:
 
 
 @contextlib.asynccontextmanager
-async def scratch_services() -> AsyncIterator[Services]:
+async def scratch_services(
+    postgres_settings: dict[str, str] | None = None,
+) -> AsyncIterator[Services]:
     """A migrated scratch database and a Redis namespace, removed afterwards; on the servers of
-    DATABASE_URL/REDIS_URL, or on an embedded stack without them."""
+    DATABASE_URL/REDIS_URL, or on an embedded stack without them (always embedded when
+    `postgres_settings` are given: the server is started with them)."""
     stack = None
     database_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
     temp = tempfile.TemporaryDirectory(prefix="oe-bench-")
-    if not (database_url and redis_url):
+    if postgres_settings is not None or not (database_url and redis_url):
         from infra.local_stack import start_local_stack
 
-        stack = await asyncio.to_thread(start_local_stack, Path(temp.name) / "data")
+        stack = await asyncio.to_thread(
+            start_local_stack, Path(temp.name) / "data", postgres_settings=postgres_settings
+        )
         database_url, redis_url = stack.database_url, stack.redis_url
     name = f"oe_bench_{uuid.uuid4().hex[:8]}"
     namespace = f"bench{uuid.uuid4().hex[:6]}"
@@ -94,10 +99,12 @@ async def scratch_services() -> AsyncIterator[Services]:
 
 @contextlib.asynccontextmanager
 async def scratch_engine(
-    env: dict[str, str], *, workers: int = 1, apis: int = 1
+    env: dict[str, str], *, workers: int = 1, apis: int = 1, services: Services | None = None
 ) -> AsyncIterator[ScratchEngine]:
-    """API and worker processes on scratch services, stopped afterwards."""
-    async with scratch_services() as services:
+    """API and worker processes on scratch services (or on `services`), stopped afterwards."""
+    async with contextlib.AsyncExitStack() as stack:
+        if services is None:
+            services = await stack.enter_async_context(scratch_services())
         processes = EngineProcesses(
             {
                 "DATABASE_URL": services.database_url,

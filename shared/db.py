@@ -27,6 +27,21 @@ CONNECT_TIMEOUT_S = 3.0
 COMMAND_TIMEOUT_S = 10.0
 
 
+# How every statement of the engine is planned, whatever the planner's statistics say (with
+# autovacuum off, or on a fresh or restored database, no ANALYZE may ever have run):
+# - for its own parameters (a custom plan), never once for all: PostgreSQL's generic plan,
+#   chosen after five runs, stays when the table grows. Made while `orders` was small it
+#   scanned `orders` and `order_events` in full, and an order's cost grew with every order
+#   before it. A custom plan sees a table's real size (its pages) and a batch's real length
+#   (the unnest of a known array).
+# - through an index wherever one serves: without statistics the planner guesses that
+#   `status NOT IN (<terminal>)` keeps most rows and would scan the table rather than the
+#   partial index of open orders. Every query here has an index that serves it (the test in
+#   tests/integration/test_query_plans.py holds the engine to it); a table with none is
+#   still scanned, this only rules out choosing a scan over an index.
+SESSION_SETTINGS = {"plan_cache_mode": "force_custom_plan", "enable_seqscan": "off"}
+
+
 async def _keep_session(_connection: asyncpg.Connection) -> None:
     """Nothing to reset on release: no query here leaves session state behind (no LISTEN,
     SET, temp tables or advisory locks outside the migration's own connection). asyncpg's
@@ -44,6 +59,7 @@ async def open_database(database_url: str, *, min_size: int = 2, max_size: int =
         command_timeout=COMMAND_TIMEOUT_S,
         timeout=CONNECT_TIMEOUT_S,
         reset=_keep_session,
+        server_settings=SESSION_SETTINGS,
     )
 
 

@@ -94,7 +94,20 @@ moved AS (
       -- Each attempt enters routing once; a runner of an older attempt can move nothing.
       AND (CASE WHEN s.first_status = 'routing' THEN o.attempt < s.attempt
                 ELSE o.attempt <= COALESCE(s.attempt, o.attempt) END)
-    RETURNING o.id, o.last_seq, o.attempt, s.steps
+    RETURNING o.id, o.last_seq, o.attempt, s.steps, o.status
+),
+finished AS (  -- totals per terminal status, kept as orders finish (see the counters migration)
+    INSERT INTO order_totals AS t (status, shard, n)
+    SELECT status, pg_backend_pid() % 64, count(*) FROM moved
+    WHERE status IN ('confirmed', 'failed', 'cancelled', 'expired')
+    GROUP BY status ORDER BY status
+    ON CONFLICT (status, shard) DO UPDATE SET n = t.n + EXCLUDED.n
+),
+confirmed AS (
+    INSERT INTO order_confirmations AS c (second, shard, n)
+    SELECT floor(extract(epoch FROM clock_timestamp())), pg_backend_pid() % 64, count(*)
+    FROM moved WHERE status = 'confirmed' HAVING count(*) > 0
+    ON CONFLICT (second, shard) DO UPDATE SET n = c.n + EXCLUDED.n
 )
 INSERT INTO order_events (order_id, seq, status, attempt, data, created_at)
 SELECT moved.id, moved.last_seq - moved.steps + step.ord, step.status, moved.attempt,

@@ -128,7 +128,8 @@ class OrderTotals(Wire):
 
 
 class LatencyFigures(Wire):
-    """Submit-to-confirmed, in milliseconds, over the orders confirmed in the last 5 minutes."""
+    """Submit-to-confirmed, in milliseconds, over the latest orders confirmed in the last 5
+    minutes (at most 1,000 of them: `sample_size`)."""
 
     sample_size: int
     p50_ms: float | None

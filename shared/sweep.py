@@ -52,3 +52,20 @@ async def forget_old_idempotency_keys(every_s: float = 600.0) -> int:
         f" WHERE created_at < clock_timestamp() - interval '{IDEMPOTENCY_KEEP}'"
     )
     return int(status.split()[-1])
+
+
+CONFIRMATIONS_KEEP_S = 3600  # the per-second confirmation counters the metrics may read
+_last_trim = 0.0
+
+
+async def forget_old_confirmation_counts(every_s: float = 60.0) -> int:
+    """Drop per-second confirmation counters older than an hour; at most every `every_s`."""
+    global _last_trim
+    if time.monotonic() - _last_trim < every_s:
+        return 0
+    _last_trim = time.monotonic()
+    status = await pool().execute(
+        "DELETE FROM order_confirmations WHERE second < floor(extract(epoch FROM now())) - $1",
+        CONFIRMATIONS_KEEP_S,
+    )
+    return int(status.split()[-1])
