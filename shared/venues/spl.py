@@ -11,6 +11,7 @@ import struct
 
 import msgspec
 from solders.account import Account
+from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
 TOKEN_PROGRAM_ID = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
@@ -215,3 +216,20 @@ def token_account_genesis(
     )
     lamports = rent + amount if native is not None else rent
     return GenesisAccount(address=address, owner=token_program, data=data, lamports=lamports)
+
+
+def approve(
+    source: Pubkey,
+    delegate: Pubkey,
+    owner: Pubkey,
+    amount: int,
+    token_program: Pubkey = TOKEN_PROGRAM_ID,
+) -> Instruction:
+    """SPL Token `Approve` (4): `owner` (signing) lets `delegate` move up to `amount` base units
+    out of `source`. A delegate so approved can sign swaps paid from `source`."""
+    metas = [
+        AccountMeta(source, False, True),
+        AccountMeta(delegate, False, False),
+        AccountMeta(owner, True, False),
+    ]
+    return Instruction(token_program, bytes([4]) + struct.pack("<Q", amount), metas)
