@@ -286,7 +286,7 @@ NOINLINE u64 swap_in_bin(Ctx *c, u8 *bin) {
         if (out > side) out = side;
     }
     u64 into = used - fee;
-    u64 protocol = mul_div(fee, c->protocol_share, BASIS_POINT_MAX, 0, &of);
+    u64 protocol = c->protocol_share ? mul_div(fee, c->protocol_share, BASIS_POINT_MAX, 0, &of) : 0;
     if (c->sfy) {
         if (*bx + into < *bx) return E_MATH_OVERFLOW;
         *bx += into;
@@ -298,7 +298,7 @@ NOINLINE u64 swap_in_bin(Ctx *c, u8 *bin) {
     }
     /* update_fee_per_token_stored(fee - protocol_fee): (lp_fee << 64) / (liquidity_supply >> 64) */
     u64 supply = RD64(bin + B_LIQUIDITY_SUPPLY + 8);
-    if (supply) {
+    if (supply && fee > protocol) {
         U128 num = {0, fee - protocol}, den = {supply, 0}, q;
         u128_divmod(&num, &den, &q, 0);
         u8 *stored = bin + (c->sfy ? B_FEE_X_PER_TOKEN : B_FEE_Y_PER_TOKEN);

@@ -24,6 +24,12 @@ static const char POOL_LP_MINT_SEED[] = "pool_lp_mint";
 static const char OBSERVATION_SEED[] = "observation";
 #define SEED_LEN(s) (sizeof(s) - 1)
 
+/* The vault and LP-mint authority of this program id: PDA [AUTH_SEED], canonical bump 253
+ * (GpMZbSM2GgvTKHJirzeGfMFoaZ8UR2X7F4v8vHTvxFbL) */
+static const Pk AUTHORITY = {{235, 0, 217, 245, 178, 146, 180, 33, 74, 199, 208, 55, 180, 214, 240, 100, 80, 185,
+                              100, 96, 13, 243, 115, 5, 43, 181, 232, 79, 47, 142, 154, 103}};
+#define AUTH_BUMP 253
+
 /* create_pool_fee_reveiver::ID (mainnet): DNXgeM9EiiaAbaWvwjHj9fQQLAX5ZsfHyvmYUNRAdNC8 */
 static const Pk CREATE_POOL_FEE_RECEIVER = {{183, 208, 34, 82, 84, 172, 7, 227, 178, 189, 63, 134, 193, 240,
                                              241, 16, 63, 192, 112, 140, 193, 90, 239, 20, 7, 58, 166, 69, 63,
@@ -299,11 +305,6 @@ enum {
     S_OUTPUT_VAULT, S_INPUT_PROGRAM, S_OUTPUT_PROGRAM, S_INPUT_MINT, S_OUTPUT_MINT, S_OBSERVATION, S_COUNT
 };
 
-/* The vault/lp-mint authority: [AUTH_SEED, bump] */
-INLINE u64 authority_address(const Pk *pid, const u8 *bump, Pk *out) {
-    Seed s[2] = {{(const u8 *)AUTH_SEED, SEED_LEN(AUTH_SEED)}, {bump, 1}};
-    return sol_create_program_address(s, 2, pid, out);
-}
 
 NOINLINE u64 swap_base_input(const Input *in) {
     if (in->n < S_COUNT) return A_NOT_ENOUGH_KEYS;
@@ -325,8 +326,7 @@ NOINLINE u64 swap_base_input(const Input *in) {
     if ((err = check_program_account(&a[S_OBSERVATION], pid, D_OBSERVATION, OBSERVATION_LEN))) return err;
     if (!a[S_OBSERVATION].is_writable) return A_CONSTRAINT_MUT;
     u8 *pool = a[S_POOL_STATE].data;
-    Pk auth;
-    if (authority_address(pid, pool + PS_AUTH_BUMP, &auth) || !pk_eq(&auth, a[S_AUTHORITY].key)) return A_CONSTRAINT_SEEDS;
+    if (!pk_eq(a[S_AUTHORITY].key, &AUTHORITY)) return A_CONSTRAINT_SEEDS;
     if (!pk_eq(a[S_AMM_CONFIG].key, pool + PS_AMM_CONFIG)) return A_CONSTRAINT_ADDRESS;
     for (int i = S_INPUT_VAULT; i <= S_OUTPUT_VAULT; i++)
         if (!pk_eq(a[i].key, pool + PS_TOKEN_0_VAULT) && !pk_eq(a[i].key, pool + PS_TOKEN_1_VAULT)) return A_CONSTRAINT_RAW;

@@ -77,7 +77,26 @@ NOINLINE u64 divlu(u64 u1, u64 u0, u64 v, u64 *rem) {
 /* q = u / v, r = u % v for v != 0 (q and r may be NULL) */
 NOINLINE void u128_divmod(const U128 *u, const U128 *v, U128 *q, U128 *r) {
     U128 qq, rr;
-    if (v->hi == 0) {
+    if ((u->hi | v->hi) == 0) { /* both fit in 64 bits: one native division */
+        qq.lo = u->lo / v->lo;
+        qq.hi = 0;
+        rr.lo = u->lo - qq.lo * v->lo;
+        rr.hi = 0;
+    } else if (v->hi == 0 && v->lo <= M32) { /* a 32-bit divisor: four native divisions */
+        u64 d = v->lo, c = u->hi >> 32, q3 = c / d, rem = c - q3 * d;
+        c = rem << 32 | (u->hi & M32);
+        u64 q2 = c / d;
+        rem = c - q2 * d;
+        c = rem << 32 | u->lo >> 32;
+        u64 q1 = c / d;
+        rem = c - q1 * d;
+        c = rem << 32 | (u->lo & M32);
+        u64 q0 = c / d;
+        rr.lo = c - q0 * d;
+        rr.hi = 0;
+        qq.hi = q3 << 32 | q2;
+        qq.lo = q1 << 32 | q0;
+    } else if (v->hi == 0) {
         u64 rem;
         qq.hi = u->hi / v->lo;
         u64 rh = u->hi - qq.hi * v->lo;
@@ -111,6 +130,11 @@ NOINLINE void u128_divmod(const U128 *u, const U128 *v, U128 *q, U128 *r) {
 NOINLINE u64 mul_div(u64 a, u64 b, u64 c, int round_up, int *overflow) {
     U128 p, d = {c, 0}, q, r;
     mul64(a, b, &p);
+    if (p.hi == 0) { /* the product fits in 64 bits */
+        u64 qq = p.lo / c;
+        *overflow = 0;
+        return qq + (round_up && qq * c != p.lo);
+    }
     u128_divmod(&p, &d, &q, &r);
     if (round_up && !u128_is_zero(&r)) {
         U128 one = {1, 0};
