@@ -372,11 +372,308 @@ NOINLINE u64 swap_base_input(const Input *in) {
     return 0;
 }
 
+/* ---------------------------------------------------------------- initialize */
+
+/* Rent::minimum_balance(space) from the Rent sysvar: (128 + space) * lamports_per_byte *
+ * exemption_threshold (an f64, decoded exactly: no floating point on this target) */
+NOINLINE u64 rent_minimum_balance(u64 space) {
+    u8 rent[24];
+    sol_get_rent_sysvar(rent);
+    u64 per_byte = rd64u(rent), bits = rd64u(rent + 8);
+    U128 base;
+    mul64(128 + space, per_byte, &base);
+    u64 exponent = (bits >> 52) & 0x7ff, mantissa = (bits & ((1UL << 52) - 1)) | (1UL << 52);
+    if (exponent == 0) return 0;
+    /* value = base * mantissa * 2^(exponent - 1075) */
+    U128 hi;
+    u64 lo = mul128x64(&base, mantissa, &hi); /* 192-bit product: hi:lo */
+    i64 shift = 1075 - (i64)exponent;
+    if (shift <= 0 || shift >= 128) return ~0UL; /* thresholds >= 2^53 or tiny: not real */
+    /* (hi:lo) >> shift, keep 64 bits */
+    if (shift >= 64) {
+        u64 s2 = (u64)shift - 64;
+        return s2 ? (hi.lo >> s2) | (hi.hi << (64 - s2)) : hi.lo;
+    }
+    return (lo >> shift) | (hi.lo << (64 - shift));
+}
+
+/* a CPI to `program` with `metas`/`data`, passing every account of the instruction */
+typedef struct { const Input *in; const Pk *program; const AM *metas; u64 nmetas; const u8 *data; u64 len; const Seeds *signer; } Cpi;
+
+NOINLINE u64 cpi(const Cpi *c) {
+    IX ix = {c->program, c->metas, c->nmetas, c->data, c->len};
+    return sol_invoke_signed_c(&ix, c->in->ai, (int)c->in->n, c->signer, c->signer ? 1 : 0);
+}
+
+/* Anchor's `init` / Raydium's create_or_allocate_account: a PDA `target` of `space` bytes owned
+ * by `owner`, paid by `payer` (create_account; or transfer + allocate + assign when the address
+ * already holds lamports) */
+NOINLINE u64 create_account(const Input *in, const AI *payer, const AI *target, const Seeds *signer, u64 space, const Pk *owner) {
+    u8 *d = (u8 *)(HEAP + 20480);
+    u64 rent = rent_minimum_balance(space), err;
+    if (*target->lamports == 0) {
+        AM metas[2] = {{payer->key, 1, 1}, {target->key, 1, 1}};
+        WR32(d, 0);
+        wr64u(d + 4, rent);
+        wr64u(d + 12, space);
+        copy_bytes(d + 20, owner->x, 32);
+        Cpi c = {in, &SYSTEM_PROGRAM, metas, 2, d, 52, signer};
+        return cpi(&c);
+    }
+    u64 have = *target->lamports, need = rent > have ? rent - have : 0;
+    if (need) {
+        AM metas[2] = {{payer->key, 1, 1}, {target->key, 1, 0}};
+        WR32(d, 2);
+        wr64u(d + 4, need);
+        Cpi c = {in, &SYSTEM_PROGRAM, metas, 2, d, 12, 0};
+        if ((err = cpi(&c))) return err;
+    }
+    AM one[1] = {{target->key, 1, 1}};
+    WR32(d, 8); /* Allocate */
+    wr64u(d + 4, space);
+    Cpi c1 = {in, &SYSTEM_PROGRAM, one, 1, d, 12, signer};
+    if ((err = cpi(&c1))) return err;
+    WR32(d, 1); /* Assign */
+    copy_bytes(d + 4, owner->x, 32);
+    Cpi c2 = {in, &SYSTEM_PROGRAM, one, 1, d, 36, signer};
+    return cpi(&c2);
+}
+
+enum {
+    I_CREATOR, I_AMM_CONFIG, I_AUTHORITY, I_POOL_STATE, I_TOKEN_0_MINT, I_TOKEN_1_MINT, I_LP_MINT,
+    I_CREATOR_TOKEN_0, I_CREATOR_TOKEN_1, I_CREATOR_LP_TOKEN, I_TOKEN_0_VAULT, I_TOKEN_1_VAULT,
+    I_CREATE_POOL_FEE, I_OBSERVATION, I_TOKEN_PROGRAM, I_TOKEN_0_PROGRAM, I_TOKEN_1_PROGRAM,
+    I_ATA_PROGRAM, I_SYSTEM_PROGRAM, I_RENT, I_COUNT
+};
+
+/* find_program_address over up to 3 seeds; *bump out; 0 when `expected` is that address */
+NOINLINE u64 check_pda(const Seed *seeds, u64 n, const Pk *pid, const AI *expected, u8 *bump) {
+    Pk addr;
+    if (sol_try_find_program_address(seeds, n, pid, &addr, bump)) return A_CONSTRAINT_SEEDS;
+    return pk_eq(&addr, expected->key) ? 0 : A_CONSTRAINT_SEEDS;
+}
+
+typedef struct {
+    u8 lp_bump, vault_0_bump, vault_1_bump, obs_bump, pool_bump;
+    u64 amount_0, amount_1, open_time, now, epoch;
+} Init;
+
+/* the creator's token accounts: token::mint and token::authority constraints */
+INLINE u64 check_creator_token(const AI *t, const AI *mint, const AI *creator) {
+    u64 err;
+    if ((err = check_token_account(t))) return err;
+    if (!t->is_writable) return A_CONSTRAINT_MUT;
+    if (!pk_eq(t->data + TA_MINT, mint->key)) return A_CONSTRAINT_TOKEN_MINT;
+    if (!pk_eq(t->data + TA_OWNER, creator->key)) return A_CONSTRAINT_TOKEN_OWNER;
+    return 0;
+}
+
+NOINLINE u64 initialize_accounts(const Input *in, Init *it) {
+    AI *a = in->ai;
+    const Pk *pid = in->program_id;
+    u64 err;
+    if (!a[I_CREATOR].is_signer) return A_ACCOUNT_NOT_SIGNER;
+    if (!a[I_CREATOR].is_writable) return A_CONSTRAINT_MUT;
+    if ((err = check_program_account(&a[I_AMM_CONFIG], pid, D_AMM_CONFIG, AMM_CONFIG_LEN))) return err;
+    if (!pk_eq(a[I_AUTHORITY].key, &AUTHORITY)) return A_CONSTRAINT_SEEDS;
+    if (!a[I_POOL_STATE].is_writable) return A_CONSTRAINT_MUT;
+    if ((err = check_mint(&a[I_TOKEN_0_MINT])) || (err = check_mint(&a[I_TOKEN_1_MINT]))) return err;
+    if (pk_cmp(a[I_TOKEN_0_MINT].key->x, a[I_TOKEN_1_MINT].key->x) >= 0) return A_CONSTRAINT_RAW;
+    if (!pk_eq(a[I_TOKEN_0_MINT].owner, a[I_TOKEN_0_PROGRAM].key) || !pk_eq(a[I_TOKEN_1_MINT].owner, a[I_TOKEN_1_PROGRAM].key))
+        return A_CONSTRAINT_MINT_TOKEN_PROGRAM;
+    const Pk *pool_key = a[I_POOL_STATE].key;
+    Seed lp[2] = {{(const u8 *)POOL_LP_MINT_SEED, SEED_LEN(POOL_LP_MINT_SEED)}, {pool_key->x, 32}};
+    if ((err = check_pda(lp, 2, pid, &a[I_LP_MINT], &it->lp_bump))) return err;
+    if ((err = check_creator_token(&a[I_CREATOR_TOKEN_0], &a[I_TOKEN_0_MINT], &a[I_CREATOR]))) return err;
+    if ((err = check_creator_token(&a[I_CREATOR_TOKEN_1], &a[I_TOKEN_1_MINT], &a[I_CREATOR]))) return err;
+    Seed v0[3] = {{(const u8 *)POOL_VAULT_SEED, SEED_LEN(POOL_VAULT_SEED)}, {pool_key->x, 32}, {a[I_TOKEN_0_MINT].key->x, 32}};
+    if ((err = check_pda(v0, 3, pid, &a[I_TOKEN_0_VAULT], &it->vault_0_bump))) return err;
+    Seed v1[3] = {{(const u8 *)POOL_VAULT_SEED, SEED_LEN(POOL_VAULT_SEED)}, {pool_key->x, 32}, {a[I_TOKEN_1_MINT].key->x, 32}};
+    if ((err = check_pda(v1, 3, pid, &a[I_TOKEN_1_VAULT], &it->vault_1_bump))) return err;
+    if (!pk_eq(a[I_CREATE_POOL_FEE].key, &CREATE_POOL_FEE_RECEIVER)) return A_CONSTRAINT_ADDRESS;
+    if ((err = check_token_account(&a[I_CREATE_POOL_FEE]))) return err;
+    Seed ob[2] = {{(const u8 *)OBSERVATION_SEED, SEED_LEN(OBSERVATION_SEED)}, {pool_key->x, 32}};
+    if ((err = check_pda(ob, 2, pid, &a[I_OBSERVATION], &it->obs_bump))) return err;
+    if (!pk_eq(a[I_TOKEN_PROGRAM].key, &TOKEN_PROGRAM)) return A_INVALID_PROGRAM_ID;
+    if ((err = check_token_program(&a[I_TOKEN_0_PROGRAM])) || (err = check_token_program(&a[I_TOKEN_1_PROGRAM]))) return err;
+    if (!pk_eq(a[I_ATA_PROGRAM].key, &ATA_PROGRAM) || !pk_eq(a[I_SYSTEM_PROGRAM].key, &SYSTEM_PROGRAM)) return A_INVALID_PROGRAM_ID;
+    if (!pk_eq(a[I_RENT].key, &RENT_SYSVAR)) return A_ACCOUNT_SYSVAR_MISMATCH;
+    return 0;
+}
+
+/* Anchor's `init` of the LP mint, the creator's LP token account and the observation account,
+ * done while Anchor validates the accounts (before the handler) */
+NOINLINE u64 initialize_init_accounts(const Input *in, Init *it) {
+    AI *a = in->ai;
+    const Pk *pid = in->program_id;
+    u64 err;
+    u8 *d = (u8 *)(HEAP + 20480 + 128);
+    const Pk *pool_key = a[I_POOL_STATE].key;
+    Seed lp[3] = {{(const u8 *)POOL_LP_MINT_SEED, SEED_LEN(POOL_LP_MINT_SEED)}, {pool_key->x, 32}, {&it->lp_bump, 1}};
+    Seeds lp_signer = {lp, 3};
+    if ((err = create_account(in, &a[I_CREATOR], &a[I_LP_MINT], &lp_signer, MINT_LEN, &TOKEN_PROGRAM))) return err;
+    /* InitializeMint2 (20): decimals 9, mint authority = the authority PDA, no freeze authority */
+    d[0] = 20;
+    d[1] = 9;
+    copy_bytes(d + 2, AUTHORITY.x, 32);
+    d[34] = 0;
+    AM mint_meta[1] = {{a[I_LP_MINT].key, 1, 0}};
+    Cpi c = {in, &TOKEN_PROGRAM, mint_meta, 1, d, 35, 0};
+    if ((err = cpi(&c))) return err;
+    /* the creator's associated LP token account: ATA Create */
+    AM ata[6] = {{a[I_CREATOR].key, 1, 1}, {a[I_CREATOR_LP_TOKEN].key, 1, 0}, {a[I_CREATOR].key, 0, 0},
+                 {a[I_LP_MINT].key, 0, 0}, {&SYSTEM_PROGRAM, 0, 0}, {&TOKEN_PROGRAM, 0, 0}};
+    d[0] = 0;
+    Cpi c2 = {in, &ATA_PROGRAM, ata, 6, d, 1, 0};
+    if ((err = cpi(&c2))) return err;
+    Seed ob[3] = {{(const u8 *)OBSERVATION_SEED, SEED_LEN(OBSERVATION_SEED)}, {pool_key->x, 32}, {&it->obs_bump, 1}};
+    Seeds ob_signer = {ob, 3};
+    if ((err = create_account(in, &a[I_CREATOR], &a[I_OBSERVATION], &ob_signer, OBSERVATION_LEN, pid))) return err;
+    copy_bytes(a[I_OBSERVATION].data, D_OBSERVATION, 8);
+    return 0;
+}
+
+/* create_token_account: a vault PDA owned by `program`, InitializeAccount3 with the authority */
+NOINLINE u64 create_vault(const Input *in, int vault, int mint, int program, const u8 *bump) {
+    AI *a = in->ai;
+    u64 err;
+    Seed s[4] = {{(const u8 *)POOL_VAULT_SEED, SEED_LEN(POOL_VAULT_SEED)}, {a[I_POOL_STATE].key->x, 32},
+                 {a[mint].key->x, 32}, {bump, 1}};
+    Seeds signer = {s, 4};
+    if ((err = create_account(in, &a[I_CREATOR], &a[vault], &signer, TOKEN_ACCOUNT_LEN, a[program].key))) return err;
+    u8 *d = (u8 *)(HEAP + 20480 + 256);
+    d[0] = 18; /* InitializeAccount3(owner) */
+    copy_bytes(d + 1, AUTHORITY.x, 32);
+    AM metas[2] = {{a[vault].key, 1, 0}, {a[mint].key, 0, 0}};
+    Cpi c = {in, a[program].key, metas, 2, d, 33, 0};
+    return cpi(&c);
+}
+
+/* create_pool: the PoolState at the PDA [POOL_SEED, amm_config, token_0_mint, token_1_mint],
+ * or at a random address that signs */
+NOINLINE u64 create_pool_state(const Input *in, Init *it) {
+    AI *a = in->ai;
+    AI *pool_ai = &a[I_POOL_STATE];
+    if (!pk_eq(pool_ai->owner, &SYSTEM_PROGRAM)) return E_NOT_APPROVED;
+    Seed ps[5] = {{(const u8 *)POOL_SEED, SEED_LEN(POOL_SEED)}, {a[I_AMM_CONFIG].key->x, 32},
+                  {a[I_TOKEN_0_MINT].key->x, 32}, {a[I_TOKEN_1_MINT].key->x, 32}, {&it->pool_bump, 1}};
+    Pk expected;
+    if (sol_try_find_program_address(ps, 4, in->program_id, &expected, &it->pool_bump)) return A_CONSTRAINT_SEEDS;
+    if (!pk_eq(&expected, pool_ai->key) && !pool_ai->is_signer) return A_REQUIRE_EQ;
+    Seeds pool_signer = {ps, 5};
+    u64 err = create_account(in, &a[I_CREATOR], pool_ai, &pool_signer, POOL_STATE_LEN, in->program_id);
+    if (err) return err;
+    copy_bytes(pool_ai->data, D_POOL_STATE, 8);
+    copy_bytes(a[I_OBSERVATION].data + OBS_POOL_ID, pool_ai->key->x, 32);
+    return 0;
+}
+
+/* the creator's deposit, then the LP tokens: isqrt(amount_0 * amount_1) - 100 */
+NOINLINE u64 deposit_and_mint(const Input *in, Init *it, u64 *liquidity) {
+    AI *a = in->ai;
+    u64 err;
+    Transfer t0 = {a, in->n, &a[I_TOKEN_0_PROGRAM], &a[I_CREATOR_TOKEN_0], &a[I_TOKEN_0_MINT], &a[I_TOKEN_0_VAULT],
+                   &a[I_CREATOR], it->amount_0, 0};
+    if (it->amount_0 && (err = token_transfer_checked(&t0))) return err;
+    Transfer t1 = {a, in->n, &a[I_TOKEN_1_PROGRAM], &a[I_CREATOR_TOKEN_1], &a[I_TOKEN_1_MINT], &a[I_TOKEN_1_VAULT],
+                   &a[I_CREATOR], it->amount_1, 0};
+    if (it->amount_1 && (err = token_transfer_checked(&t1))) return err;
+    u64 vault_0 = RD64(a[I_TOKEN_0_VAULT].data + TA_AMOUNT), vault_1 = RD64(a[I_TOKEN_1_VAULT].data + TA_AMOUNT);
+    if (vault_0 == 0 || vault_1 == 0) return E_EMPTY_SUPPLY;
+    U128 product;
+    mul64(vault_0, vault_1, &product);
+    *liquidity = isqrt128(&product);
+    if (*liquidity < 100) return E_INIT_LP_AMOUNT_TOO_LESS; /* lock_lp_amount = 100 */
+    u8 *d = (u8 *)(HEAP + 20480 + 384);
+    d[0] = 7; /* MintTo, signed by the authority */
+    wr64u(d + 1, *liquidity - 100);
+    AM mint_to[3] = {{a[I_LP_MINT].key, 1, 0}, {a[I_CREATOR_LP_TOKEN].key, 1, 0}, {&AUTHORITY, 0, 1}};
+    static const u8 auth_bump = AUTH_BUMP;
+    Seed as[2] = {{(const u8 *)AUTH_SEED, SEED_LEN(AUTH_SEED)}, {&auth_bump, 1}};
+    Seeds auth_signer = {as, 2};
+    Cpi c = {in, &TOKEN_PROGRAM, mint_to, 3, d, 9, &auth_signer};
+    return cpi(&c);
+}
+
+/* AmmConfig.create_pool_fee lamports to the fee receiver (wrapped SOL), then SyncNative */
+NOINLINE u64 charge_create_pool_fee(const Input *in, u64 fee) {
+    AI *a = in->ai;
+    u8 *d = (u8 *)(HEAP + 20480 + 448);
+    AM tr[2] = {{a[I_CREATOR].key, 1, 1}, {a[I_CREATE_POOL_FEE].key, 1, 0}};
+    WR32(d, 2);
+    wr64u(d + 4, fee);
+    Cpi c = {in, &SYSTEM_PROGRAM, tr, 2, d, 12, 0};
+    u64 err = cpi(&c);
+    if (err) return err;
+    AM sync[1] = {{a[I_CREATE_POOL_FEE].key, 1, 0}};
+    d[0] = 17;
+    Cpi c2 = {in, &TOKEN_PROGRAM, sync, 1, d, 1, 0};
+    return cpi(&c2);
+}
+
+/* PoolState::initialize */
+NOINLINE void write_pool_state(const Input *in, const Init *it, u64 liquidity) {
+    AI *a = in->ai;
+    u8 *pool = a[I_POOL_STATE].data;
+    copy_bytes(pool + PS_AMM_CONFIG, a[I_AMM_CONFIG].key->x, 32);
+    copy_bytes(pool + PS_POOL_CREATOR, a[I_CREATOR].key->x, 32);
+    copy_bytes(pool + PS_TOKEN_0_VAULT, a[I_TOKEN_0_VAULT].key->x, 32);
+    copy_bytes(pool + PS_TOKEN_1_VAULT, a[I_TOKEN_1_VAULT].key->x, 32);
+    copy_bytes(pool + PS_LP_MINT, a[I_LP_MINT].key->x, 32);
+    copy_bytes(pool + PS_TOKEN_0_MINT, a[I_TOKEN_0_MINT].key->x, 32);
+    copy_bytes(pool + PS_TOKEN_1_MINT, a[I_TOKEN_1_MINT].key->x, 32);
+    copy_bytes(pool + PS_TOKEN_0_PROGRAM, a[I_TOKEN_0_MINT].owner->x, 32);
+    copy_bytes(pool + PS_TOKEN_1_PROGRAM, a[I_TOKEN_1_MINT].owner->x, 32);
+    copy_bytes(pool + PS_OBSERVATION_KEY, a[I_OBSERVATION].key->x, 32);
+    pool[PS_AUTH_BUMP] = AUTH_BUMP;
+    pool[PS_STATUS] = 0;
+    pool[PS_LP_MINT_DECIMALS] = 9;
+    pool[PS_MINT_0_DECIMALS] = a[I_TOKEN_0_MINT].data[MINT_DECIMALS];
+    pool[PS_MINT_1_DECIMALS] = a[I_TOKEN_1_MINT].data[MINT_DECIMALS];
+    WR64(pool + PS_LP_SUPPLY, liquidity);
+    WR64(pool + PS_OPEN_TIME, it->open_time);
+    WR64(pool + PS_RECENT_EPOCH, it->epoch);
+    pool[PS_CREATOR_FEE_ON] = 0; /* BothToken */
+    pool[PS_ENABLE_CREATOR_FEE] = 0;
+}
+
+NOINLINE u64 initialize(const Input *in) {
+    if (in->n < I_COUNT) return A_NOT_ENOUGH_KEYS;
+    if (in->data_len < 32) return A_INSTRUCTION_DID_NOT_DESERIALIZE;
+    AI *a = in->ai;
+    Init *it = (Init *)(HEAP + 12288);
+    u64 err, liquidity;
+    it->amount_0 = rd64u(in->data + 8);
+    it->amount_1 = rd64u(in->data + 16);
+    it->open_time = rd64u(in->data + 24);
+    if ((err = initialize_accounts(in, it))) return err;
+    if ((err = initialize_init_accounts(in, it))) return err;
+    /* is_supported_mint: SPL Token mints only (Token-2022 extensions are not modelled) */
+    if (!pk_eq(a[I_TOKEN_0_MINT].owner, &TOKEN_PROGRAM) || !pk_eq(a[I_TOKEN_1_MINT].owner, &TOKEN_PROGRAM))
+        return E_NOT_SUPPORT_MINT;
+    const u8 *cfg = a[I_AMM_CONFIG].data;
+    if (cfg[AC_DISABLE_CREATE_POOL]) return E_NOT_APPROVED;
+    Clock clock;
+    sol_get_clock_sysvar(&clock);
+    it->now = (u64)clock.unix_timestamp;
+    it->epoch = clock.epoch;
+    if (it->open_time <= it->now) it->open_time = it->now + 1;
+    if ((err = create_vault(in, I_TOKEN_0_VAULT, I_TOKEN_0_MINT, I_TOKEN_0_PROGRAM, &it->vault_0_bump))) return err;
+    if ((err = create_vault(in, I_TOKEN_1_VAULT, I_TOKEN_1_MINT, I_TOKEN_1_PROGRAM, &it->vault_1_bump))) return err;
+    if ((err = create_pool_state(in, it))) return err;
+    if ((err = deposit_and_mint(in, it, &liquidity))) return err;
+    u64 fee = RD64(cfg + AC_CREATE_POOL_FEE);
+    if (fee && (err = charge_create_pool_fee(in, fee))) return err;
+    write_pool_state(in, it, liquidity);
+    return 0;
+}
+
 u64 entrypoint(u8 *input) {
     Input *in = (Input *)(HEAP + 8192);
     u64 err = parse_input(input, (AI *)HEAP, 64, in);
     if (err) return err;
     if (in->data_len < 8) return A_INSTRUCTION_FALLBACK_NOT_FOUND;
     if (bytes_eq8(in->data, IX_SWAP_BASE_INPUT)) return swap_base_input(in);
+    if (bytes_eq8(in->data, IX_INITIALIZE)) return initialize(in);
     return A_INSTRUCTION_FALLBACK_NOT_FOUND;
 }

@@ -25,6 +25,7 @@ from shared.dex.cpmm import CpmmPool
 from shared.venues.spl import (
     ASSOCIATED_TOKEN_PROGRAM_ID,
     MINT_LEN,
+    NATIVE_MINT,
     RENT_SYSVAR_ID,
     SYSTEM_PROGRAM_ID,
     TOKEN_PROGRAM_ID,
@@ -40,6 +41,7 @@ from shared.venues.spl import (
 PROGRAM_ID = Pubkey.from_string("CPMMoo8L3F4NbTegBCKVNunggL7H1ZpdTHKxQB5qKP1C")
 # lib.rs: create_pool_fee_reveiver::ID (mainnet)
 CREATE_POOL_FEE_RECEIVER = Pubkey.from_string("DNXgeM9EiiaAbaWvwjHj9fQQLAX5ZsfHyvmYUNRAdNC8")
+ADMIN = Pubkey.from_string("GThUX1Atko4tqhN2NaiTazWSeFWMuiUvfFnyJyUghFMJ")  # lib.rs: admin::ID
 
 AUTH_SEED = b"vault_and_lp_mint_auth_seed"
 AMM_CONFIG_SEED = b"amm_config"
@@ -463,6 +465,31 @@ def amm_config_for(index: int, fee_bps: int) -> AmmConfig:
     return AmmConfig(bump=amm_config_address(index)[1], index=index, trade_fee_rate=fee_bps * 100)
 
 
+def amm_config_genesis(
+    index: int, fee_bps: int, *, create_pool_fee: int = 0, disable_create_pool: bool = False
+) -> GenesisAccount:
+    """An AmmConfig account (index `index`, trade fee `fee_bps`, no protocol/fund/creator fee,
+    `create_pool_fee` lamports charged by `initialize`), as create_amm_config leaves it."""
+    config = msgspec.structs.replace(
+        amm_config_for(index, fee_bps),
+        create_pool_fee=create_pool_fee,
+        disable_create_pool=disable_create_pool,
+    )
+    data = encode_amm_config(config)
+    return GenesisAccount(
+        address=amm_config_address(index)[0],
+        owner=PROGRAM_ID,
+        data=data,
+        lamports=rent_exempt_lamports(len(data)),
+    )
+
+
+def create_pool_fee_receiver_genesis(owner: Pubkey = ADMIN) -> GenesisAccount:
+    """The wrapped-SOL token account `initialize` pays the pool-creation fee into (it must
+    exist for `initialize` to run; on mainnet it does)."""
+    return token_account_genesis(CREATE_POOL_FEE_RECEIVER, NATIVE_MINT, owner, 0)
+
+
 def genesis_accounts(
     pool: CpmmPool,
     *,
@@ -635,34 +662,3 @@ def initialize(
         AccountMeta(RENT_SYSVAR_ID, False, False),
     ]
     return Instruction(PROGRAM_ID, data, metas)
-
-
-__all__ = [
-    "AMM_CONFIG_LEN",
-    "OBSERVATION_STATE_LEN",
-    "POOL_STATE_LEN",
-    "PROGRAM_ID",
-    "AmmConfig",
-    "CpmmAddresses",
-    "ObservationState",
-    "PoolState",
-    "addresses_from_pool_state",
-    "amm_config_address",
-    "authority_address",
-    "decode_amm_config",
-    "decode_observation_state",
-    "decode_pool",
-    "decode_pool_state",
-    "encode_amm_config",
-    "encode_observation_state",
-    "encode_pool_state",
-    "genesis_accounts",
-    "initialize",
-    "lp_mint_address",
-    "observation_address",
-    "pool_addresses",
-    "pool_state_address",
-    "sort_mints",
-    "swap_base_input",
-    "vault_address",
-]

@@ -312,6 +312,129 @@ def test_cpmm_refusals(chain: Chain) -> None:
         assert (sent.ok, sent.error) == (False, R.ERROR_NOT_APPROVED)
 
 
+def test_cpmm_initialize_launches_a_new_token(chain: Chain) -> None:
+    """Raydium's `initialize` creates the pool of a fresh token against wrapped SOL: vaults,
+    PoolState, LP mint, the creator's LP account and the oracle, all at Raydium's PDAs, funded
+    by the creator; the pool opens at open_time and then swaps as the maths says."""
+    if chain.svm.get_account(spl.NATIVE_MINT) is None:
+        chain.write([spl.mint_genesis(spl.NATIVE_MINT, 9)])
+    index, fee = 90, 15 * 10**7  # a config charging mainnet's 0.15 SOL creation fee
+    chain.write([R.amm_config_genesis(index, 25, create_pool_fee=fee)])
+    if chain.svm.get_account(R.CREATE_POOL_FEE_RECEIVER) is None:
+        chain.write([R.create_pool_fee_receiver_genesis()])
+    creator = chain.funded_keypair(10**13)
+    new = Pubkey.new_unique()
+    supply = 10**9 * 10**6
+    chain.write([spl.mint_genesis(new, 6, supply=supply, mint_authority=creator.pubkey())])
+    creator_new = spl.associated_token_address(creator.pubkey(), new)
+    creator_sol = spl.associated_token_address(creator.pubkey(), spl.NATIVE_MINT)
+    chain.write(
+        [
+            spl.token_account_genesis(creator_new, new, creator.pubkey(), supply),
+            spl.token_account_genesis(creator_sol, spl.NATIVE_MINT, creator.pubkey(), 100 * 10**9),
+        ]
+    )
+    amount_sol, amount_new = 85 * 10**9, 8 * 10**14
+    open_time = chain.now + 30
+    receiver_before = chain.svm.get_account(R.CREATE_POOL_FEE_RECEIVER).lamports
+    ix = R.initialize(
+        creator.pubkey(),
+        spl.NATIVE_MINT,
+        new,
+        amount_sol,
+        amount_new,
+        amm_config_index=index,
+        open_time=open_time,
+    )
+    sent = chain.send([ix], creator)
+    assert sent.ok, (sent.error, sent.logs[-6:])
+    report("cpmm initialize", sent.program_cu)
+    addr = R.pool_addresses(spl.NATIVE_MINT, new, index)
+    state = R.decode_pool_state(chain.data(addr.pool_state))
+    liquidity = R.lp_supply_for(amount_sol, amount_new)
+    sol_is_0 = addr.token_0_mint == spl.NATIVE_MINT
+    assert (state.token_0_mint, state.token_1_mint) == (addr.token_0_mint, addr.token_1_mint)
+    assert (state.token_0_vault, state.observation_key) == (addr.token_0_vault, addr.observation)
+    assert (state.lp_mint, state.amm_config, state.pool_creator) == (
+        addr.lp_mint,
+        addr.amm_config,
+        creator.pubkey(),
+    )
+    assert (state.lp_supply, state.open_time, state.auth_bump) == (liquidity, open_time, 253)
+    assert (state.mint_0_decimals, state.mint_1_decimals) == ((9, 6) if sol_is_0 else (6, 9))
+    model = R.decode_pool(
+        chain.data(addr.pool_state),
+        chain.data(addr.amm_config),
+        chain.data(addr.token_0_vault),
+        chain.data(addr.token_1_vault),
+        pool_id="launch",
+    )
+    assert (model.reserve_a, model.reserve_b) == (
+        (amount_sol, amount_new) if sol_is_0 else (amount_new, amount_sol)
+    )
+    for vault in (addr.token_0_vault, addr.token_1_vault):
+        assert spl.decode_token_account(chain.data(vault)).owner == R.authority_address()[0]
+    lp_account = spl.associated_token_address(creator.pubkey(), addr.lp_mint)
+    assert chain.balance(lp_account) == liquidity - R.LOCKED_LP_AMOUNT
+    assert spl.decode_mint(chain.data(addr.lp_mint)).supply == liquidity - R.LOCKED_LP_AMOUNT
+    observation = R.decode_observation_state(chain.data(addr.observation))
+    assert observation.pool_id == addr.pool_state and not observation.initialized
+    assert chain.balance(creator_sol) == 15 * 10**9
+    assert chain.balance(creator_new) == supply - amount_new
+    receiver = chain.svm.get_account(R.CREATE_POOL_FEE_RECEIVER)
+    assert receiver.lamports - receiver_before == fee
+    # the same pool cannot be created twice
+    assert not chain.send([ix], creator).ok
+    # swaps wait for open_time, then follow the maths
+    trader = chain.funded_keypair()
+    t_sol = token_account(chain, spl.NATIVE_MINT, trader.pubkey(), 0)
+    t_new = token_account(chain, new, trader.pubkey(), 0)
+    chain.write([spl.token_account_genesis(t_sol, spl.NATIVE_MINT, trader.pubkey(), 10**10)])
+    buy = R.swap_base_input(addr, trader.pubkey(), spl.NATIVE_MINT, t_sol, t_new, 10**9, 0)
+    sent = chain.send([buy], trader)
+    assert (sent.ok, sent.error) == (False, R.ERROR_NOT_APPROVED)
+    chain.set_time(open_time)
+    result, _ = cpmm_swap(model, str(spl.NATIVE_MINT), 10**9)
+    buy = R.swap_base_input(
+        addr, trader.pubkey(), spl.NATIVE_MINT, t_sol, t_new, 10**9, result.amount_out
+    )
+    sent = chain.send([buy], trader)
+    assert sent.ok, sent.error
+    assert chain.balance(t_new) == result.amount_out
+    # wrapped SOL moved as lamports too: the vault's lamports are its rent plus its amount
+    sol_vault = addr.token_0_vault if sol_is_0 else addr.token_1_vault
+    account = chain.svm.get_account(sol_vault)
+    rent = spl.rent_exempt_lamports(spl.TOKEN_ACCOUNT_LEN)
+    assert account.lamports == rent + spl.decode_token_account(bytes(account.data)).amount
+
+
+def test_cpmm_initialize_refusals(chain: Chain) -> None:
+    if chain.svm.get_account(spl.NATIVE_MINT) is None:
+        chain.write([spl.mint_genesis(spl.NATIVE_MINT, 9)])
+    if chain.svm.get_account(R.CREATE_POOL_FEE_RECEIVER) is None:
+        chain.write([R.create_pool_fee_receiver_genesis()])
+    chain.write([R.amm_config_genesis(91, 25, disable_create_pool=True)])
+    chain.write([R.amm_config_genesis(92, 25)])
+    creator = chain.funded_keypair(10**13)
+    mint_a, mint_b = new_mint(chain, 6), new_mint(chain, 6)
+    for mint in (mint_a, mint_b):
+        ata = spl.associated_token_address(creator.pubkey(), mint)
+        chain.write([spl.token_account_genesis(ata, mint, creator.pubkey(), 10**12)])
+    disabled = R.initialize(creator.pubkey(), mint_a, mint_b, 10**9, 10**9, amm_config_index=91)
+    sent = chain.send([disabled], creator)
+    assert (sent.ok, sent.error) == (False, R.ERROR_NOT_APPROVED)
+    tiny = R.initialize(creator.pubkey(), mint_a, mint_b, 99, 100, amm_config_index=92)
+    sent = chain.send([tiny], creator)
+    assert (sent.ok, sent.error) == (False, R.ERROR_INIT_LP_AMOUNT_TOO_LESS)
+    # a vault that is not the pool's PDA
+    ok = R.initialize(creator.pubkey(), mint_a, mint_b, 10**9, 10**9, amm_config_index=92)
+    metas = list(ok.accounts)
+    metas[10] = AccountMeta(Pubkey.new_unique(), False, True)
+    sent = chain.send([Instruction(ok.program_id, ok.data, metas)], creator)
+    assert (sent.ok, sent.error) == (False, 2006)
+    assert chain.send([ok], creator).ok
+
+
 # ---- Meteora DLMM ---------------------------------------------------------------------------
 
 
