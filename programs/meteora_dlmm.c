@@ -383,10 +383,10 @@ NOINLINE u64 oracle_update(u8 *oracle, u64 oracle_len, i64 active_id, i64 now) {
         }
         zero_bytes(s, OBSERVATION_SIZE);
     }
-    WR64(s, cum.lo);
+    WR64(s, cum.lo); /* Observation::update: cumulative, last_updated_at, then created_at */
     WR64(s + 8, cum.hi);
-    if (!(RDI64(s + 16) > 0 && RDI64(s + 24) > 0)) WR64(s + 16, now);
     WR64(s + 24, now);
+    if (!(RDI64(s + 16) > 0 && RDI64(s + 24) > 0)) WR64(s + 16, now);
     return 0;
 }
 

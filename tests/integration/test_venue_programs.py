@@ -150,9 +150,17 @@ def test_cpmm_random_swaps_match_the_maths(chain: Chain) -> None:
                 assert (sent.ok, sent.error) == (False, R.ERROR_EXCEEDED_SLIPPAGE)
                 assert pool.balances() == before and pool.chain_pool() == pool.model
                 counts["slippage"] += 1
+            observation = R.decode_observation_state(chain.data(pool.addr.observation))
             sent = pool.swap(a_to_b, amount, result.amount_out)
             assert sent.ok, (sent.error, sent.logs[-4:])
             report("cpmm swap_base_input", sent.program_cu)
+            t0, t1 = (
+                (pool.model.reserve_a, pool.model.reserve_b)
+                if pool.addr.token_0_mint == pool.mint_a
+                else (pool.model.reserve_b, pool.model.reserve_a)
+            )
+            expected = observation_after(observation, chain.now, (t1 << 32) // t0, (t0 << 32) // t1)
+            assert R.decode_observation_state(chain.data(pool.addr.observation)) == expected
             got_a, got_b = pool.balances()
             moved_in = before[0] - got_a if a_to_b else before[1] - got_b
             moved_out = got_b - before[1] if a_to_b else got_a - before[0]
@@ -161,8 +169,36 @@ def test_cpmm_random_swaps_match_the_maths(chain: Chain) -> None:
             pool.model = after
             counts["ok"] += 1
         observation = R.decode_observation_state(chain.data(pool.addr.observation))
-        assert observation.initialized and observation.last_update_timestamp <= chain.now
+        assert observation.initialized and observation.observation_index > 0
     assert counts["ok"] >= 150 and counts["slippage"] >= 20, counts
+
+
+def observation_after(
+    obs: R.ObservationState, now: int, price_0: int, price_1: int
+) -> R.ObservationState:
+    """Raydium's ObservationState::update (oracle.rs), in Python."""
+    samples = list(obs.observations)
+    i = obs.observation_index
+    if not obs.initialized:
+        samples[i] = R.Observation(now, 0, 0)
+        return msgspec.structs.replace(
+            obs, initialized=True, observations=tuple(samples), last_update_timestamp=now
+        )
+    last = samples[i]
+    last_update = obs.last_update_timestamp or last.block_timestamp
+    since_obs, since_update = max(now - last.block_timestamp, 0), max(now - last_update, 0)
+    if since_update == 0 or since_obs == 0:
+        return msgspec.structs.replace(obs, last_update_timestamp=last_update)
+    c0 = (last.cumulative_token_0_price_x32 + price_0 * since_update) % (1 << 128)
+    c1 = (last.cumulative_token_1_price_x32 + price_1 * since_update) % (1 << 128)
+    if since_obs < 15:
+        samples[i] = R.Observation(last.block_timestamp, c0, c1)
+    else:
+        i = 0 if i == R.OBSERVATION_NUM - 1 else i + 1
+        samples[i] = R.Observation(now, c0, c1)
+    return msgspec.structs.replace(
+        obs, observation_index=i, observations=tuple(samples), last_update_timestamp=now
+    )
 
 
 def raydium_reference(
@@ -456,11 +492,11 @@ def dlmm_state(pool: D.DlmmPool) -> dict[str, object]:
 
 
 class DlmmFixture:
-    def __init__(self, chain: Chain, model: D.DlmmPool) -> None:
+    def __init__(self, chain: Chain, model: D.DlmmPool, protocol_share: int = 0) -> None:
         self.chain = chain
         mint_x, mint_y = Pubkey.from_string(model.mint_x), Pubkey.from_string(model.mint_y)
         self.model = model
-        self.genesis = M.genesis_accounts(model)
+        self.genesis = M.genesis_accounts(model, protocol_share=protocol_share)
         chain.write(self.genesis)
         self.addr = M.pair_addresses(mint_x, mint_y, model.bin_step)
         if any(a.address == M.bitmap_extension_address(self.addr.lb_pair) for a in self.genesis):
@@ -753,6 +789,68 @@ def test_dlmm_filter_period_quote_equals_landing(chain: Chain) -> None:
     assert len(references) == 1
     assert pool.model.volatility_accumulator == pool.model.max_volatility_accumulator
     assert differs >= 6
+
+
+def oracle_after(oracle: M.Oracle, active_id: int, now: int) -> M.Oracle:
+    """lb_clmm's DynamicOracle::update (state/oracle.rs), in Python."""
+    samples, idx, size = list(oracle.observations), oracle.idx, oracle.active_size
+    size = size or 1
+    s = samples[idx]
+    initialized = s.created_at > 0 and s.last_updated_at > 0
+    cumulative = (
+        s.cumulative_active_bin_id + active_id * (now - s.last_updated_at)
+        if initialized
+        else active_id
+    )
+    if initialized and now >= s.created_at + 120:  # SAMPLE_LIFETIME
+        idx = (idx + 1) % len(samples)
+        n = samples[idx]
+        if not (n.created_at > 0 and n.last_updated_at > 0):
+            size = min(size + 1, len(samples))
+        samples[idx] = M.Observation(0, 0, 0)
+    created = samples[idx].created_at or now
+    samples[idx] = M.Observation(cumulative, created, now)
+    return M.Oracle(idx=idx, active_size=size, observations=tuple(samples))
+
+
+def test_dlmm_oracle_and_fee_accounting(chain: Chain) -> None:
+    """The Oracle samples the active bin as lb_clmm's DynamicOracle does; with a protocol share
+    the fee splits as Meteora's: floor(fee * share / 1e4) to the pair's protocol fee, the rest
+    credited per unit of the bin's liquidity (fee_amount_x_per_token_stored)."""
+    pool = DlmmFixture(chain, uniform_pool(chain, 10, 139), protocol_share=500)
+    rng = random.Random(3)
+    protocol_x = 0
+    for _ in range(14):
+        chain.set_time(chain.now + rng.choice([1, 30, 200]))
+        oracle = M.decode_oracle(chain.data(pool.addr.oracle))
+        active = pool.model.active_id
+        array = M.decode_bin_array(
+            chain.data(M.bin_array_address(pool.addr.lb_pair, M.array_index_of(active)))
+        )
+        bin_before = array.bins[active - M.array_index_of(active) * 70]
+        amount = rng.randint(10**3, 10**6)  # stays in the active bin
+        result, after = D.dlmm_swap(pool.model, pool.model.mint_x, amount, now_s=chain.now)
+        assert result.bins_crossed == 0
+        sent = pool.swap(True, amount, result.amount_out)
+        assert sent.ok, sent.error
+        assert dlmm_state(pool.chain_pool()) == dlmm_state(after)
+        assert M.decode_oracle(chain.data(pool.addr.oracle)) == oracle_after(
+            oracle, active, chain.now
+        )
+        protocol = result.fee_amount * 500 // 10_000
+        protocol_x += protocol
+        assert M.decode_lb_pair(chain.data(pool.addr.lb_pair)).protocol_fee_x == protocol_x
+        array = M.decode_bin_array(
+            chain.data(M.bin_array_address(pool.addr.lb_pair, M.array_index_of(active)))
+        )
+        bin_after = array.bins[active - M.array_index_of(active) * 70]
+        credited = ((result.fee_amount - protocol) << 64) // (bin_before.liquidity_supply >> 64)
+        assert (
+            bin_after.fee_amount_x_per_token_stored - bin_before.fee_amount_x_per_token_stored
+            == credited
+        )
+        pool.model = after
+    assert M.decode_oracle(chain.data(pool.addr.oracle)).active_size > 1
 
 
 # ---- the build --------------------------------------------------------------------------------
