@@ -23,6 +23,7 @@ from solders.pubkey import Pubkey
 from shared.dex.dlmm import DlmmPool, bin_price_q64, dlmm_quote
 from shared.venues.spl import (
     MEMO_PROGRAM_ID,
+    TOKEN_2022_PROGRAM_ID,
     TOKEN_PROGRAM_ID,
     GenesisAccount,
     decode_token_account,
@@ -565,7 +566,7 @@ def addresses_from_lb_pair(
     lb_pair: Pubkey, pair: LbPair, *, bitmap_extension: Pubkey | None = None
 ) -> DlmmAddresses:
     """The addresses as a decoded LbPair names them (any pair type)."""
-    programs = (TOKEN_PROGRAM_ID, Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PhnBqCXEpPxuEb"))
+    programs = (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)
     return DlmmAddresses(
         lb_pair=lb_pair,
         token_x_mint=pair.token_x_mint,

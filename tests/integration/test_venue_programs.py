@@ -23,10 +23,13 @@ from solders.pubkey import Pubkey
 
 from shared.dex import dlmm as D
 from shared.dex.cpmm import CpmmPool, cpmm_swap
+from shared.dex.market_seed import seed_pools
 from shared.dex.pool_maths import InsufficientLiquidity
+from shared.tokens import TOKENS
 from shared.venues import meteora_dlmm as M
 from shared.venues import raydium_cpmm as R
 from shared.venues import spl
+from shared.venues.genesis import amm_config_index, market_genesis
 from tests.integration.chain import PROGRAMS_DIR, Chain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -851,6 +854,61 @@ def test_dlmm_oracle_and_fee_accounting(chain: Chain) -> None:
         )
         pool.model = after
     assert M.decode_oracle(chain.data(pool.addr.oracle)).active_size > 1
+
+
+def test_the_seeded_market_on_chain() -> None:
+    """The seeded market's pools (the registry's real mainnet mints) written by
+    market_genesis: swaps each way on every pool land exactly as the engine's maths quotes."""
+    market = Chain()  # a fresh chain: the registry's mints are fixed addresses
+    pools = seed_pools(11)
+    market.write(market_genesis(pools.values()))
+    trader = market.funded_keypair()
+    wallets: dict[str, Pubkey] = {}
+    for token in TOKENS:
+        mint = Pubkey.from_string(token.mint)
+        wallets[token.mint] = spl.associated_token_address(trader.pubkey(), mint)
+        market.write(
+            [spl.token_account_genesis(wallets[token.mint], mint, trader.pubkey(), 10**17)]
+        )
+    for pool_id, pool in pools.items():
+        for forward in (True, False):
+            if isinstance(pool, CpmmPool):
+                mint_in, mint_out = (pool.mint_a, pool.mint_b)[:: 1 if forward else -1]
+                amount = (pool.reserve_a if forward else pool.reserve_b) // 1_000
+                result, after = cpmm_swap(pool, mint_in, amount)
+                mints = Pubkey.from_string(pool.mint_a), Pubkey.from_string(pool.mint_b)
+                addr = R.pool_addresses(*mints, amm_config_index(pool.fee_bps))
+                ix = R.swap_base_input(
+                    addr,
+                    trader.pubkey(),
+                    Pubkey.from_string(mint_in),
+                    wallets[mint_in],
+                    wallets[mint_out],
+                    amount,
+                    result.amount_out,
+                )
+            else:
+                mint_in, mint_out = (pool.mint_x, pool.mint_y)[:: 1 if forward else -1]
+                segments = D.dlmm_segments(pool, mint_in, 1 << 80, now_s=market.now)
+                amount = sum(s.capacity for s in segments[:3]) + 999  # across three bins
+                result, after = D.dlmm_swap(pool, mint_in, amount, now_s=market.now)
+                mints = Pubkey.from_string(pool.mint_x), Pubkey.from_string(pool.mint_y)
+                dlmm = M.pair_addresses(*mints, pool.bin_step)
+                arrays = M.bin_arrays_for_swap(dlmm.lb_pair, pool, mint_in, amount, market.now)
+                ix = M.swap2(
+                    dlmm,
+                    trader.pubkey(),
+                    wallets[mint_in],
+                    wallets[mint_out],
+                    amount,
+                    result.amount_out,
+                    arrays,
+                )
+            before = market.balance(wallets[mint_out])
+            sent = market.send([ix], trader)
+            assert sent.ok, (pool_id, sent.error, sent.logs[-4:])
+            assert market.balance(wallets[mint_out]) - before == result.amount_out, pool_id
+            pool = after
 
 
 # ---- the build --------------------------------------------------------------------------------

@@ -34,9 +34,11 @@ from shared.dex import dlmm as D
 from shared.dex.cpmm import CpmmPool
 from shared.dex.market_seed import seed_pools
 from shared.dex.pool_maths import InsufficientLiquidity
+from shared.tokens import TOKENS
 from shared.venues import meteora_dlmm as M
 from shared.venues import raydium_cpmm as R
 from shared.venues import spl
+from shared.venues.genesis import market_genesis
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAMS = ROOT / "programs"
@@ -687,3 +689,24 @@ def test_swap2_instruction_and_bin_arrays() -> None:
     ]
     assert names[16:] == down and all(m.is_writable for m in ix.accounts[16:])
     assert [m.pubkey for m in ix.accounts if m.is_signer] == [user]
+
+
+def test_market_genesis_covers_the_seeded_market() -> None:
+    pools = list(seed_pools(7).values())
+    accounts = accounts_by_address(market_genesis(pools))
+    for token in TOKENS:
+        mint = accounts[Pubkey.from_string(token.mint)]
+        assert mint.owner == spl.TOKEN_PROGRAM_ID
+        assert spl.decode_mint(mint.data).decimals == token.decimals
+    assert R.amm_config_address(0)[0] in accounts  # the seeded pools charge 25 bps: index 0
+    assert R.CREATE_POOL_FEE_RECEIVER in accounts
+    vaults = [
+        a for a in accounts.values() if a.owner == spl.TOKEN_PROGRAM_ID and len(a.data) == 165
+    ]
+    held = sum(
+        spl.decode_token_account(v.data).amount
+        for v in vaults
+        if v.address != R.CREATE_POOL_FEE_RECEIVER
+    )
+    minted = sum(spl.decode_mint(accounts[Pubkey.from_string(t.mint)].data).supply for t in TOKENS)
+    assert held == minted  # every token a pool holds is in its mint's supply
