@@ -768,6 +768,24 @@ def test_dlmm_refusals(chain: Chain) -> None:
     assert (sent.ok, sent.error) == (False, M.ERROR_POOL_DISABLED)
 
 
+def test_dlmm_u64_limits_fail_on_both_sides(chain: Chain) -> None:
+    """A bin whose whole side would need more than a u64 of input: the program fails the swap
+    (TypeCastFailed, 6019), and the model raises AmountOverflow (an InsufficientLiquidity)."""
+    mint_x, mint_y = new_mint(chain, 9), new_mint(chain, 6)
+    base = uniform_pool(chain, 10, 69)
+    pool = msgspec.structs.replace(
+        base, mint_x=str(mint_x), mint_y=str(mint_y), prices=(1 << 20,) * len(base.bins)
+    )
+    fixture = DlmmFixture(chain, pool)
+    with pytest.raises(D.AmountOverflow):
+        D.dlmm_quote(pool, pool.mint_x, 10**6, now_s=chain.now)
+    before = fixture.balances()
+    sent = fixture.swap(True, 10**6, 0, arrays=fixture.all_arrays(True))
+    assert (sent.ok, sent.error) == (False, 6019)
+    assert fixture.balances() == before
+    assert dlmm_state(fixture.chain_pool()) == dlmm_state(pool)
+
+
 def test_dlmm_filter_period_quote_equals_landing(chain: Chain) -> None:
     """A burst of swaps within the filter period: Meteora keeps the volatility reference, so
     the fee keeps rising; the clock-aware quote equals the landing, the clockless one not."""
