@@ -138,8 +138,8 @@ class DlmmPool(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag=
             raise ValueError("a DLMM pool needs at least one bin")
         if self.prices and len(self.prices) != len(self.bins):
             raise ValueError("prices must give one price per bin")
-        if not 0 <= self.filter_period_s <= self.decay_period_s:
-            raise ValueError("need 0 <= filter_period_s <= decay_period_s")
+        if self.filter_period_s < 0 or self.decay_period_s < 0:
+            raise ValueError("filter and decay periods must be >= 0")
 
 
 class AmountOverflow(InsufficientLiquidity):
