@@ -7,7 +7,7 @@ UV ?= .venv/bin/uv
 # the lock: it is installed afterwards with `pip install --no-deps`.
 LOCK_FLAGS = --quiet --universal --python-version 3.11 --generate-hashes --custom-compile-command "make lock"
 
-.PHONY: up test lint bench lock
+.PHONY: up test lint bench lock programs programs-check
 
 up:
 	$(PYTHON) dev.py up
@@ -27,3 +27,12 @@ lock:
 	$(UV) pip compile $(LOCK_FLAGS) requirements-bootstrap.in -o requirements-bootstrap.lock
 	$(UV) pip compile $(LOCK_FLAGS) $(UPGRADE) --extra dev pyproject.toml -o requirements-dev.lock
 	$(UV) pip compile $(LOCK_FLAGS) $(UPGRADE) pyproject.toml -c requirements-dev.lock -o requirements.lock
+
+# The on-chain programs (programs/README.md): C -> clang-14 -> programs/sbf_link.py -> SBPF v0.
+# `programs` rewrites the committed validator/programs/*.so; `programs-check` rebuilds into a
+# temp dir and fails if a committed binary differs. Both need clang-14; nothing else does.
+programs:
+	$(PYTHON) programs/build.py
+
+programs-check:
+	$(PYTHON) programs/build.py --check

@@ -13,12 +13,14 @@ from shared.dex.cpmm import CpmmPool, cpmm_apply, cpmm_quote, cpmm_swap
 from shared.dex.dlmm import (
     ONE_Q64,
     PRESETS,
+    AmountOverflow,
     DlmmPool,
     active_id_for_price,
     bin_price,
     bin_price_q64,
     dlmm_apply,
     dlmm_capacity,
+    dlmm_current_fee_rate,
     dlmm_decay,
     dlmm_from_spot,
     dlmm_quote,
@@ -194,6 +196,68 @@ def test_dlmm_decay() -> None:
     _, after = dlmm_swap(three_bins(), "X", 700_000)
     assert dlmm_decay(after, 10) is after  # inside the decay window: the next swap decays it
     assert dlmm_decay(after, 600).volatility_accumulator == 0  # past it: forgotten
+
+
+def test_dlmm_clock_rule() -> None:
+    # Meteora's update_references with the chain's clock (filter 30 s, decay 600 s).
+    # At t = 1,000 (1,000 s after last_update_s = 0: past the decay window) 700,000 X in:
+    # the same walk as test_dlmm_swap_across_bins_with_variable_fee, ending in bin -1, va 10,000.
+    _, after = dlmm_swap(three_bins(), "X", 700_000, now_s=1_000)
+    assert (after.active_id, after.volatility_accumulator) == (-1, 10_000)
+    assert (after.index_reference, after.volatility_reference, after.last_update_s) == (0, 0, 1_000)
+    # 10 s later (inside the filter period) the reference is kept: bin -1 is still one bin from
+    # index_reference 0, va = 0 + 10,000, rate 2e6: fee = ceil(1,000 * 2e6 / 1e9) = 2
+    r, later = dlmm_swap(after, "X", 1_000, now_s=1_010)
+    assert (later.index_reference, later.volatility_reference) == (0, 0)
+    assert (later.volatility_accumulator, later.last_update_s) == (10_000, 1_010)
+    assert dlmm_current_fee_rate(after, now_s=1_010) == 2_000_000
+    # 40 s later (decay window): the reference moves to bin -1, vr = 5,000: rate 1.25e6
+    assert dlmm_current_fee_rate(after, now_s=1_040) == 1_250_000
+    r40, after40 = dlmm_swap(after, "X", 1_000, now_s=1_040)
+    assert (after40.index_reference, after40.volatility_reference) == (-1, 5_000)
+    assert r40 == dlmm_swap(after, "X", 1_000)[0]  # what the clockless model assumes
+    # past the decay period: the volatility is forgotten
+    assert dlmm_current_fee_rate(after, now_s=1_600) == 1_000_000
+    assert dlmm_swap(after, "X", 1_000, now_s=1_600)[1].volatility_reference == 0
+    # the reference kept within the filter period makes a bigger swap pay more fee
+    assert r.fee_amount == r40.fee_amount == 2  # (1,000 in: both round up to 2)
+    big = 300_000
+    assert (
+        dlmm_quote(after, "X", big, now_s=1_010).fee_amount
+        > dlmm_quote(after, "X", big, now_s=1_040).fee_amount
+    )
+
+
+def test_dlmm_exact_drain_keeps_the_input_in_the_bin() -> None:
+    # Bin 0 holds 999,000 Y at price 1, rate 1e6 (0.1%). Emptying it takes
+    # max_in = 999,000 plus ceil(999,000 * 1e6 / 999e6) = 1,000 of fee: 1,000,000.
+    # 1,000,001 in: fee = ceil(1,000.001) = 1,001, net = 999,000 = max_in exactly: Meteora
+    # empties the bin and keeps the whole input there (no unit moves on to bin -1).
+    pool = msgspec.structs.replace(
+        three_bins(), bins=((0, 1_000_000), (500_000, 999_000), (1_000_000, 0))
+    )
+    r, after = dlmm_swap(pool, "X", 1_000_001)
+    assert (r.amount_out, r.fee_amount, r.bins_crossed, after.active_id) == (999_000, 1_001, 0, 0)
+    assert after.bins[1] == (500_000 + 999_000, 0)
+    # one more unit: net 999,001 > max_in: the bin takes 1,000,000 and 1 unit goes to bin -1,
+    # where its fee (ceil(1 * 2e6 / 1e9) = 1) eats it
+    r2, after2 = dlmm_swap(pool, "X", 1_000_002)
+    assert (r2.amount_out, r2.fee_amount, after2.active_id) == (999_000, 1_001, -1)
+
+
+def test_dlmm_stored_prices_and_u64_limits() -> None:
+    pool = three_bins()
+    # prices stored in the bins (as decoded from a chain) replace the exact ones
+    doubled = msgspec.structs.replace(pool, prices=(ONE_Q64, 2 * ONE_Q64, 3 * ONE_Q64))
+    assert dlmm_quote(doubled, "X", 100).amount_out == 2 * 99
+    with pytest.raises(ValueError):
+        msgspec.structs.replace(pool, prices=(ONE_Q64,))
+    # a bin whose whole side needs more than a u64 of input: the program fails the swap
+    tiny = msgspec.structs.replace(pool, prices=(1, 1, 1))
+    with pytest.raises(AmountOverflow):
+        dlmm_quote(tiny, "X", 1)
+    with pytest.raises(AmountOverflow):  # an input no token account can hold
+        dlmm_quote(pool, "X", 1 << 64)
 
 
 def test_dlmm_from_spot_spreads_liquidity() -> None:

@@ -1,45 +1,59 @@
 """Meteora DLMM pools: liquidity in discrete price bins, with a volatility-driven fee.
 
-The maths follows Meteora's on-chain program (lb_clmm: `state/bin.rs`, `state/lb_pair.rs`,
-`state/parameters.rs`), simplified where it does not change a quote:
+The maths follows Meteora's program (lb_clmm; its published parts: `state/bin.rs`,
+`state/lb_pair.rs`, `state/parameters.rs`, and the swap loop the SDKs mirror, dlmm-sdk
+`commons/src/quote.rs`), so that a quote equals what the program lands:
 
 Prices. Bin `i` has the price (1 + bin_step/10_000)^i in Y base units per X base unit
-("price per lamport"), held as a Q64.64 integer like Meteora's: `bin_price_q64(i) =
-floor((1 + bin_step/10_000)^i * 2^64)`, computed exactly (Meteora's own fixed-point `pow` can
-differ from it in the last few of its 64 fractional bits). Within a bin the price is fixed
-(constant sum: x*P + y is the bin's liquidity). Bins below the active bin hold only Y, bins
-above it only X, the active bin both.
+("price per lamport"), held as a Q64.64 integer like Meteora's. A pool may carry the prices its
+bins store on chain (`prices`, as decoded from mainnet, where Meteora's fixed-point `pow` put
+them); otherwise `bin_price_q64(i) = floor((1 + bin_step/10_000)^i * 2^64)` computed exactly
+(and that is what our genesis writes into the bins). Within a bin the price is fixed (constant
+sum). Bins below the active bin hold only Y, bins above it only X, the active bin both.
 
 Swaps. X -> Y walks bins downward from the active bin, taking their Y and leaving X in them;
-Y -> X walks upward. In each bin with liquidity on the output side, with P the bin's price and
-`rate` the total fee rate (1e9 = 100%):
+Y -> X walks upward. In each bin with liquidity on the output side, with P the bin's price,
+`rate` the total fee rate (1e9 = 100%) and `left` the input still to swap:
 
-    max_in     = ceil(y_bin / P)            (X -> Y)  or  ceil(x_bin * P)  (Y -> X)
-    max_fee    = ceil(max_in * rate / (1e9 - rate))
-    if input left > max_in + max_fee:       the bin is emptied: out = whole side,
-                                            used = max_in + max_fee, fee = max_fee
-    else:   fee = ceil(left * rate / 1e9);  out = min(floor((left - fee) * P), side)  [or / P]
+    fee = ceil(left * rate / 1e9);  net = left - fee
+    max_in = ceil(y_bin / P)  (X -> Y)  or  ceil(x_bin * P)  (Y -> X)
+    net > max_in:   the bin is emptied: out = whole side; it takes
+                    used = max_in + ceil(max_in * rate / (1e9 - rate)), the fee being used - max_in
+    net == max_in:  the bin is emptied and the whole input stays in it (out = whole side)
+    net < max_in:   out = floor(net * P)  [or floor(net / P)]; the whole input is used
 
-The fee is taken from the input in each bin, rounded up; as on Meteora it does not enter the
-bin's liquidity but is held in the pool's reserve for the LPs (`fee_x`, `fee_y`). Meteora's
-protocol share of the fee is taken as 0 (all fees stay with the pool). A swap that runs out of
-bins before its input is used raises InsufficientLiquidity: our orders are all-or-nothing.
+The fee does not enter the bin's liquidity but stays in the pool's reserve for the LPs
+(`fee_x`, `fee_y`; Meteora splits it between LPs and protocol, both held in the reserve). A
+swap that runs out of bins raises InsufficientLiquidity: our orders are all-or-nothing.
+Where the program's u64 arithmetic fails (a bin whose whole side needs more than 2^64 - 1 of
+input, a bin amount past 2^64 - 1) the swap fails on chain (MathOverflow / TypeCastFailed):
+the model raises AmountOverflow, an InsufficientLiquidity. Limit orders (in the bins of
+mainnet pools) are not modelled.
 
 Fees (1e9 precision, as Meteora):
 
-    base_rate     = base_fee_bps * 100_000        (Meteora: base_factor * bin_step * 10)
+    base_rate     = base_fee_bps * 100_000        (Meteora: base_factor * bin_step * 10 * 10^p)
     variable_rate = ceil(variable_fee_control * (va * bin_step)^2 / 1e11)
     rate          = min(base_rate + variable_rate, 1e8)              (capped at 10%)
 
-Volatility (Meteora's `update_references` + `update_volatility_accumulator`). At the start of
-a swap: `index_reference = active_id`, `vr = va_previous * reduction_factor / 10_000`. Before
-swapping in each bin i: `va = min(vr + |index_reference - i| * 10_000,
-max_volatility_accumulator)`; the pool keeps the last va. Meteora picks the branch from the time
-since the last swap; this model has no clock, so every swap is treated as arriving inside
-Meteora's decay window (filter_period <= elapsed < decay_period). A caller with a clock can
-call `dlmm_decay(pool, elapsed_s)`: past the decay period the volatility is forgotten, as on
-Meteora (vr = 0). Swaps within the filter period (which keep the old reference) are not
-modelled.
+Volatility (Meteora's `update_references` + `update_volatility_accumulator`). At the start of a
+swap, with `elapsed = now_s - last_update_s`:
+
+    elapsed >= filter_period_s:  index_reference = active_id and
+                                 vr = va * reduction_factor / 10_000  (elapsed < decay_period_s)
+                                 vr = 0                               (elapsed >= decay_period_s)
+    elapsed <  filter_period_s:  index_reference and vr are kept (a burst of swaps keeps
+                                 accumulating volatility from the same reference)
+
+Before swapping in each bin i: `va = min(vr + |index_reference - i| * 10_000,
+max_volatility_accumulator)`; the pool keeps the last va, and `last_update_s = now_s`.
+
+The clock. Functions that price a swap take `now_s` (unix seconds, the chain's
+Clock.unix_timestamp): with it the model applies Meteora's rule exactly, so a quote made with
+the chain's clock equals the landing, filter period included. Without it (`now_s=None`, the
+engine's simulated market) every swap is treated as arriving inside the decay window
+(filter_period_s <= elapsed < decay_period_s) and `last_update_s` is left alone;
+`dlmm_decay(pool, elapsed_s)` then models a quiet period past the decay window.
 """
 
 from __future__ import annotations
@@ -88,7 +102,10 @@ class DlmmPool(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag=
     """A DLMM pool. Amounts in base units; `bins[k]` is (amount_x, amount_y) of bin
     `min_bin_id + k` (bins outside that range are empty). `fee_x`/`fee_y`: fees held in the
     reserve for the LPs, outside the bins. Volatility fields in Meteora's units (10_000 = one
-    bin crossed). Tagged `"kind": "dlmm"` in JSON."""
+    bin crossed); `filter_period_s`, `decay_period_s` and `last_update_s` (the chain's unix
+    time of the last swap) drive the reference update when a swap passes `now_s`. `prices`:
+    the Q64.64 price stored in each bin (same length as `bins`), or empty for the exact
+    `bin_price_q64`. Tagged `"kind": "dlmm"` in JSON."""
 
     pool_id: str
     venue: str = "meteora"
@@ -102,12 +119,15 @@ class DlmmPool(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag=
     variable_fee_control: int = 40_000
     max_volatility_accumulator: int = 350_000
     reduction_factor: int = 5_000
+    filter_period_s: int = 30
     decay_period_s: int = 600
     volatility_accumulator: int = 0
     volatility_reference: int = 0
     index_reference: int = 0
+    last_update_s: int = 0
     fee_x: int = 0
     fee_y: int = 0
+    prices: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mint_x == self.mint_y:
@@ -116,6 +136,22 @@ class DlmmPool(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag=
             raise ValueError("bin_step must be in [1, 400] bps")
         if not self.bins:
             raise ValueError("a DLMM pool needs at least one bin")
+        if self.prices and len(self.prices) != len(self.bins):
+            raise ValueError("prices must give one price per bin")
+        if self.filter_period_s < 0 or self.decay_period_s < 0:
+            raise ValueError("filter and decay periods must be >= 0")
+
+
+class AmountOverflow(InsufficientLiquidity):
+    """The program's u64 arithmetic would overflow for this swap (Meteora fails it with
+    MathOverflow or TypeCastFailed): the pool cannot fill it."""
+
+
+U64_MAX = (1 << 64) - 1
+# Meteora's default filter period (StaticParameters::default), and 10 s for the bin steps whose
+# preset decays in 120 s (as the mainnet bin-step-1 SOL/USDC pool has).
+DEFAULT_FILTER_PERIOD_S = 30
+SHORT_FILTER_PERIOD_S = 10
 
 
 _GUARD_BITS = 64
@@ -174,20 +210,43 @@ def _direction(pool: DlmmPool, mint_in: str) -> bool:
     raise ValueError(f"{mint_in} is not in pool {pool.pool_id}")
 
 
+def _price(pool: DlmmPool, index: int) -> int:
+    """The Q64.64 price of the bin at `index` in `pool.bins`: the stored one, else exact."""
+    if pool.prices:
+        return pool.prices[index]
+    return bin_price_q64(pool.min_bin_id + index, pool.bin_step)
+
+
+def dlmm_references(pool: DlmmPool, now_s: int | None = None) -> tuple[int, int]:
+    """(index_reference, volatility_reference) a swap at `now_s` starts from (Meteora's
+    `update_references`); `now_s=None`: as inside the decay window."""
+    if now_s is not None:
+        elapsed = now_s - pool.last_update_s
+        if elapsed < pool.filter_period_s:
+            return pool.index_reference, pool.volatility_reference
+        if elapsed >= pool.decay_period_s:
+            return pool.active_id, 0
+    reduced = pool.volatility_accumulator * pool.reduction_factor // BASIS_POINT_MAX
+    return pool.active_id, reduced
+
+
 class _Walk(msgspec.Struct):
     amount_out: int
     fee: int
     end_id: int
     va: int
     vr: int
+    ref: int
     changed: dict[int, tuple[int, int]]  # bin index (not id) -> new (x, y)
 
 
-def _walk(pool: DlmmPool, swap_for_y: bool, amount_in: int) -> _Walk:
+def _walk(pool: DlmmPool, swap_for_y: bool, amount_in: int, now_s: int | None) -> _Walk:
     """Meteora's swap loop over the bins. Pure: returns the changed bins."""
-    vr = pool.volatility_accumulator * pool.reduction_factor // BASIS_POINT_MAX
-    ref = active = pool.active_id
-    bins, lo, step = pool.bins, pool.min_bin_id, pool.bin_step
+    if amount_in > U64_MAX:
+        raise AmountOverflow(f"{pool.pool_id}: {amount_in} in does not fit a u64")
+    ref, vr = dlmm_references(pool, now_s)
+    active = pool.active_id
+    bins, lo = pool.bins, pool.min_bin_id
     max_va = pool.max_volatility_accumulator
     left = amount_in
     out_total = fee_total = 0
@@ -205,49 +264,61 @@ def _walk(pool: DlmmPool, swap_for_y: bool, amount_in: int) -> _Walk:
         if side:
             va = min(vr + abs(ref - active) * BASIS_POINT_MAX, max_va)
             rate = fee_rate(pool, va)
-            price = bin_price_q64(active, step)
+            price = _price(pool, i)
             if swap_for_y:
                 max_in = ceil_div(by << SCALE_OFFSET, price)
             else:
                 max_in = ceil_div(bx * price, ONE_Q64)
-            max_fee = ceil_div(max_in * rate, FEE_PRECISION - rate)
-            if left > max_in + max_fee:
-                used, out, fee = max_in + max_fee, side, max_fee
+            if max_in > U64_MAX:
+                raise AmountOverflow(f"{pool.pool_id}: bin {active} needs {max_in} > u64 in")
+            fee = ceil_div(left * rate, FEE_PRECISION)
+            net = left - fee
+            if net > max_in:  # the bin is emptied and the rest moves on
+                fee = ceil_div(max_in * rate, FEE_PRECISION - rate)
+                used, out = max_in + fee, side
+            elif net == max_in:  # emptied exactly: the whole input stays here
+                used, out = left, side
             else:
-                fee = ceil_div(left * rate, FEE_PRECISION)
-                net = left - fee
+                used = left
                 if swap_for_y:
                     out = min((price * net) >> SCALE_OFFSET, side)
                 else:
                     out = min((net << SCALE_OFFSET) // price, side)
-                used = left
             into_bin = used - fee
-            changed[i] = (bx + into_bin, by - out) if swap_for_y else (bx - out, by + into_bin)
+            new = (bx + into_bin, by - out) if swap_for_y else (bx - out, by + into_bin)
+            if max(new) > U64_MAX:
+                raise AmountOverflow(f"{pool.pool_id}: bin {active} would exceed a u64")
+            changed[i] = new
             left -= used
             out_total += out
             fee_total += fee
             if left == 0:
-                return _Walk(out_total, fee_total, active, va, vr, changed)
+                return _Walk(out_total, fee_total, active, va, vr, ref, changed)
         active += move
 
 
-def dlmm_quote(pool: DlmmPool, mint_in: str, amount_in: int) -> SwapResult:
-    """What swapping `amount_in` base units of `mint_in` gives now. Does not mutate the pool.
+def dlmm_quote(
+    pool: DlmmPool, mint_in: str, amount_in: int, now_s: int | None = None
+) -> SwapResult:
+    """What swapping `amount_in` base units of `mint_in` gives at `now_s` (the chain's unix
+    time; None: see the module docstring). Does not mutate the pool.
 
     Raises InsufficientLiquidity when the bins cannot absorb the whole input.
     """
     if amount_in <= 0:
         raise ValueError("amount_in must be positive")
     swap_for_y = _direction(pool, mint_in)
-    return _result(pool, swap_for_y, amount_in, _walk(pool, swap_for_y, amount_in))
+    return _result(pool, swap_for_y, amount_in, _walk(pool, swap_for_y, amount_in, now_s))
 
 
-def dlmm_swap(pool: DlmmPool, mint_in: str, amount_in: int) -> tuple[SwapResult, DlmmPool]:
-    """The quote and the pool after that swap."""
+def dlmm_swap(
+    pool: DlmmPool, mint_in: str, amount_in: int, now_s: int | None = None
+) -> tuple[SwapResult, DlmmPool]:
+    """The quote and the pool after that swap (with `now_s`, its `last_update_s` is now_s)."""
     if amount_in <= 0:
         raise ValueError("amount_in must be positive")
     swap_for_y = _direction(pool, mint_in)
-    walk = _walk(pool, swap_for_y, amount_in)
+    walk = _walk(pool, swap_for_y, amount_in, now_s)
     bins = list(pool.bins)
     for i, amounts in walk.changed.items():
         bins[i] = amounts
@@ -257,16 +328,24 @@ def dlmm_swap(pool: DlmmPool, mint_in: str, amount_in: int) -> tuple[SwapResult,
         bins=tuple(bins),
         volatility_accumulator=walk.va,
         volatility_reference=walk.vr,
-        index_reference=pool.active_id,
+        index_reference=walk.ref,
+        last_update_s=pool.last_update_s if now_s is None else now_s,
         fee_x=pool.fee_x + (walk.fee if swap_for_y else 0),
         fee_y=pool.fee_y + (0 if swap_for_y else walk.fee),
     )
     return _result(pool, swap_for_y, amount_in, walk), after
 
 
+def _fraction_price(pool: DlmmPool, bin_id: int) -> Fraction:
+    i = bin_id - pool.min_bin_id
+    if pool.prices and 0 <= i < len(pool.prices):
+        return Fraction(pool.prices[i], ONE_Q64)
+    return bin_price(bin_id, pool.bin_step)
+
+
 def _result(pool: DlmmPool, swap_for_y: bool, amount_in: int, walk: _Walk) -> SwapResult:
-    before = bin_price(pool.active_id, pool.bin_step)
-    after = bin_price(walk.end_id, pool.bin_step)
+    before = _fraction_price(pool, pool.active_id)
+    after = _fraction_price(pool, walk.end_id)
     if not swap_for_y:
         before, after = 1 / before, 1 / after
     return SwapResult(
@@ -284,7 +363,7 @@ def _result(pool: DlmmPool, swap_for_y: bool, amount_in: int, walk: _Walk) -> Sw
     )
 
 
-def dlmm_apply(pool: DlmmPool, result: SwapResult) -> DlmmPool:
+def dlmm_apply(pool: DlmmPool, result: SwapResult, now_s: int | None = None) -> DlmmPool:
     """The pool after the swap `result` was quoted for (the walk is recomputed, so the bins,
     active bin, volatility and fees are exactly those the quote assumed).
 
@@ -293,7 +372,7 @@ def dlmm_apply(pool: DlmmPool, result: SwapResult) -> DlmmPool:
     """
     if result.pool_id != pool.pool_id:
         raise ValueError(f"result is for {result.pool_id}, not {pool.pool_id}")
-    fresh, after = dlmm_swap(pool, result.mint_in, result.amount_in)
+    fresh, after = dlmm_swap(pool, result.mint_in, result.amount_in, now_s)
     if fresh.amount_out != result.amount_out:
         raise StaleQuote(
             f"{pool.pool_id}: quoted {result.amount_out}, the pool now gives {fresh.amount_out}"
@@ -303,7 +382,7 @@ def dlmm_apply(pool: DlmmPool, result: SwapResult) -> DlmmPool:
 
 def dlmm_spot_price(pool: DlmmPool, mint_in: str) -> Fraction:
     """The active bin's price in mint_out base units per mint_in base unit, before the fee."""
-    price = bin_price(pool.active_id, pool.bin_step)
+    price = _fraction_price(pool, pool.active_id)
     return price if _direction(pool, mint_in) else 1 / price
 
 
@@ -320,29 +399,32 @@ class Segment(NamedTuple):
         return Fraction(self.rate_num, self.rate_den)
 
 
-def dlmm_segments(pool: DlmmPool, mint_in: str, up_to: int) -> list[Segment]:
-    """The pool's marginal-rate curve for one swap from the current state, in walk order: one
-    Segment per bin with liquidity on the output side, where the rate is mint_out per mint_in
-    base unit net of that bin's fee (P * (1 - fee rate), or (1 - fee rate) / P) and the
-    capacity the input, fee included, that empties the bin. Rates never increase along the
-    walk. Stops once the capacities reach `up_to` or the bins run out. For the router's split:
-    within a bin the output is linear in the input, so the curve is exact up to the integer
-    rounding of each bin.
+def dlmm_segments(
+    pool: DlmmPool, mint_in: str, up_to: int, now_s: int | None = None
+) -> list[Segment]:
+    """The pool's marginal-rate curve for one swap from the current state at `now_s`, in walk
+    order: one Segment per bin with liquidity on the output side, where the rate is mint_out
+    per mint_in base unit net of that bin's fee (P * (1 - fee rate), or (1 - fee rate) / P) and
+    the capacity the least input, fee included, that empties the bin. Rates never increase
+    along the walk. Stops once the capacities reach `up_to` or the bins run out. For the
+    router's split: within a bin the output is linear in the input, so the curve is exact up
+    to the integer rounding of each bin.
     """
     swap_for_y = _direction(pool, mint_in)
-    vr = pool.volatility_accumulator * pool.reduction_factor // BASIS_POINT_MAX
-    ref = active = pool.active_id
-    bins, lo, step = pool.bins, pool.min_bin_id, pool.bin_step
+    ref, vr = dlmm_references(pool, now_s)
+    active = pool.active_id
+    bins, lo = pool.bins, pool.min_bin_id
     move = -1 if swap_for_y else 1
     segments: list[Segment] = []
     total = 0
     while total < up_to and 0 <= active - lo < len(bins):
-        bx, by = bins[active - lo]
+        i = active - lo
+        bx, by = bins[i]
         side = by if swap_for_y else bx
         if side:
             va = min(vr + abs(ref - active) * BASIS_POINT_MAX, pool.max_volatility_accumulator)
             rate = fee_rate(pool, va)
-            price = bin_price_q64(active, step)
+            price = _price(pool, i)
             if swap_for_y:
                 max_in = ceil_div(by << SCALE_OFFSET, price)
                 num, den = price * (FEE_PRECISION - rate), ONE_Q64 * FEE_PRECISION
@@ -362,10 +444,11 @@ def dlmm_capacity(pool: DlmmPool, mint_in: str) -> int:
     return sum(b[index] for b in pool.bins)
 
 
-def dlmm_current_fee_rate(pool: DlmmPool) -> int:
-    """The fee rate (1e9 = 100%) the next swap pays in the active bin."""
-    vr = pool.volatility_accumulator * pool.reduction_factor // BASIS_POINT_MAX
-    return fee_rate(pool, min(vr, pool.max_volatility_accumulator))
+def dlmm_current_fee_rate(pool: DlmmPool, now_s: int | None = None) -> int:
+    """The fee rate (1e9 = 100%) the next swap, at `now_s`, pays in the active bin."""
+    ref, vr = dlmm_references(pool, now_s)
+    va = vr + abs(ref - pool.active_id) * BASIS_POINT_MAX
+    return fee_rate(pool, min(va, pool.max_volatility_accumulator))
 
 
 def dlmm_decay(pool: DlmmPool, elapsed_s: int) -> DlmmPool:
@@ -449,6 +532,7 @@ def dlmm_from_spot(
         max_volatility_accumulator=max_va
         if max_volatility_accumulator is None
         else max_volatility_accumulator,
+        filter_period_s=SHORT_FILTER_PERIOD_S if decay <= 120 else DEFAULT_FILTER_PERIOD_S,
         decay_period_s=decay,
         index_reference=active,
     )
