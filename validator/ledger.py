@@ -1,6 +1,6 @@
 """The ledger: one SQLite file (WAL, synchronous=FULL) under DATA_DIR/chain/.
 
-Written once per slot, in one transaction, from the DB thread: the accounts the slot wrote
+Written once per slot, in one transaction: the accounts the slot wrote
 (whole accounts; deleted when their lamports reach 0), its landed transactions (raw bytes and
 meta, for getTransaction), the block (slot, blockhash, time) and the head. The node publishes
 a slot's statuses only after `write_slot` returns, so whatever a client saw confirmed survives
@@ -19,6 +19,7 @@ from solders.account import Account
 from solders.hash import Hash
 from solders.pubkey import Pubkey
 
+from validator.meta import RawMeta, decode_meta, encode_meta
 from validator.runtime import SlotResult
 
 SCHEMA = """
@@ -64,21 +65,28 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 class Ledger:
-    """`writer` belongs to the DB thread (one writer, commits in slot order); `reader` to the
-    event loop (WAL lets it read while a slot is being written)."""
+    """`writer` commits slots and `reader` answers queries, both on the event loop;
+    `checkpointer` (its own connection, for a thread) moves the WAL into the database file,
+    which the writer never does itself (wal_autocheckpoint=0) so commits stay short."""
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "ledger.sqlite3"
         self.writer = connect(self.path)
         self.writer.executescript(SCHEMA)
+        self.writer.execute("PRAGMA wal_autocheckpoint=0")
         self.reader = connect(self.path)
+        self.checkpointer = connect(self.path)
+
+    def checkpoint(self) -> None:
+        self.checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
-        self.reader.close()
-        self.writer.close()
+        self.checkpoint()
+        for conn in (self.reader, self.checkpointer, self.writer):
+            conn.close()
 
-    # -- writes (DB thread) -------------------------------------------------------------------
+    # -- writes -------------------------------------------------------------------------------
 
     def write_genesis(
         self, accounts: Iterable[tuple[Pubkey, Account]], genesis_hash: Hash, block_time: int
@@ -116,7 +124,7 @@ class Ledger:
                     t.index,
                     None if t.err is None else _encode(t.err).decode(),
                     t.raw,
-                    _encode(t.meta),
+                    encode_meta(t.meta),
                 )
                 for t in result.landed
             ),
@@ -169,7 +177,7 @@ class Ledger:
 
     # -- queries (event loop) -----------------------------------------------------------------
 
-    def transaction(self, sig: str) -> tuple[int, int | None, bytes, dict[str, Any]] | None:
+    def transaction(self, sig: str) -> tuple[int, int | None, bytes, RawMeta] | None:
         """(slot, block time, raw transaction, meta) of a landed signature."""
         row = self.reader.execute(
             "SELECT t.slot, b.block_time, t.raw, t.meta FROM txs t "
@@ -178,7 +186,7 @@ class Ledger:
         ).fetchone()
         if row is None:
             return None
-        return row[0], row[1], row[2], _decode(row[3])
+        return row[0], row[1], row[2], decode_meta(row[3])
 
     def statuses(self, sigs: list[str]) -> dict[str, tuple[int, Any]]:
         marks = ",".join("?" * len(sigs))

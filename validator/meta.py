@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import base58
+import msgspec
 from solders.litesvm import LiteSVM
-from solders.message import MessageV0
 from solders.pubkey import Pubkey
-from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import TransactionMetadata
 
 from validator.errors import tx_error_json
@@ -25,6 +24,32 @@ from validator.spl import TOKEN_PROGRAM_ID, ui_token_amount
 from validator.txinfo import Incoming, resolve_lookups
 
 TOKEN_PROGRAM_STR = str(TOKEN_PROGRAM_ID)
+
+
+TokenBalance = tuple[int, bytes, bytes, int]  # (account index, mint, owner, amount)
+InnerInstruction = tuple[int, bytes, bytes, "int | None"]  # (program index, accounts, data, h)
+
+
+class RawMeta(msgspec.Struct, array_like=True):
+    """What a bank records about a landed transaction, captured cheaply while it runs; the
+    UI form (`ui_meta`) is built only when someone asks (getTransaction)."""
+
+    err: Any
+    fee: int
+    units: int
+    logs: list[str]
+    pre: list[int]
+    post: list[int]
+    pre_tokens: list[TokenBalance]
+    post_tokens: list[TokenBalance]
+    inner: list[tuple[int, list[InnerInstruction]]]
+    return_data: tuple[bytes, bytes] | None = None  # (program id, data)
+    loaded_writable: list[bytes] = []
+    loaded_readonly: list[bytes] = []
+
+
+encode_meta = msgspec.msgpack.Encoder().encode
+decode_meta = msgspec.msgpack.Decoder(RawMeta).decode
 
 
 @dataclass(slots=True)
@@ -36,7 +61,7 @@ class Landed:
     index: int
     err: Any
     raw: bytes
-    meta: dict[str, Any]
+    meta: RawMeta
     writable: list[Pubkey]
     cu_price: int
 
@@ -57,7 +82,7 @@ class Reader:
             self._decimals[mint] = cached
         return cached
 
-    def read(self, index: int, key: Pubkey, tokens: list[dict[str, Any]]) -> int:
+    def read(self, index: int, key: Pubkey, tokens: list[TokenBalance]) -> int:
         """The account's lamports; appends its token balance to `tokens` if it has one."""
         if key in self.executables:
             return self.svm.get_balance(key) or 0
@@ -69,21 +94,14 @@ class Reader:
         elif account.owner == TOKEN_PROGRAM_ID:
             data = account.data
             if len(data) == 165 and data[108]:
-                amount = int.from_bytes(data[64:72], "little")
                 tokens.append(
-                    {
-                        "accountIndex": index,
-                        "mint": str(Pubkey(data[0:32])),
-                        "uiTokenAmount": ui_token_amount(amount, self.decimals(data[0:32])),
-                        "owner": str(Pubkey(data[32:64])),
-                        "programId": TOKEN_PROGRAM_STR,
-                    }
+                    (index, data[0:32], data[32:64], int.from_bytes(data[64:72], "little"))
                 )
         return account.lamports
 
 
-def run(reader: Reader, item: Incoming) -> tuple[Any, dict[str, Any], list[Pubkey]] | None:
-    """Execute `item`; (err, meta, writable keys) if it landed, None if it never could (fee
+def run(reader: Reader, item: Incoming) -> tuple[RawMeta, list[Pubkey]] | None:
+    """Execute `item`; (meta, writable keys) if it landed, None if it never could (fee
     unpaid, a missing account or lookup table: the runtime drops it, it has no status)."""
     svm = reader.svm
     keys, writable = item.keys, item.writable
@@ -96,7 +114,7 @@ def run(reader: Reader, item: Incoming) -> tuple[Any, dict[str, Any], list[Pubke
             return None
         keys = keys + loaded_w + loaded_r
         writable = writable + [True] * len(loaded_w) + [False] * len(loaded_r)
-    pre_tokens: list[dict[str, Any]] = []
+    pre_tokens: list[TokenBalance] = []
     pre = [reader.read(i, key, pre_tokens) for i, key in enumerate(keys)]
     result = svm.send_transaction(item.tx)
     if isinstance(result, TransactionMetadata):
@@ -105,38 +123,32 @@ def run(reader: Reader, item: Incoming) -> tuple[Any, dict[str, Any], list[Pubke
         if (svm.get_balance(keys[0]) or 0) >= pre[0]:
             return None  # no fee was charged: it was never processed
         err, meta = tx_error_json(result.err()), result.meta()
-    post_tokens: list[dict[str, Any]] = []
+    post_tokens: list[TokenBalance] = []
     post = list(pre)
-    readonly_tokens = {t["accountIndex"]: t for t in pre_tokens if not writable[t["accountIndex"]]}
+    readonly_tokens = {t[0]: t for t in pre_tokens if not writable[t[0]]}
     for i, key in enumerate(keys):
         if writable[i]:
             post[i] = reader.read(i, key, post_tokens)
         elif i in readonly_tokens:
             post_tokens.append(readonly_tokens[i])
-    out: dict[str, Any] = {
-        "err": err,
-        "status": {"Ok": None} if err is None else {"Err": err},
-        "fee": meta.fee(),
-        "preBalances": pre,
-        "postBalances": post,
-        "innerInstructions": inner_instructions(meta),
-        "logMessages": meta.logs(),
-        "preTokenBalances": pre_tokens,
-        "postTokenBalances": post_tokens,
-        "rewards": [],
-        "loadedAddresses": {
-            "writable": [str(k) for k in loaded_w],
-            "readonly": [str(k) for k in loaded_r],
-        },
-        "computeUnitsConsumed": meta.compute_units_consumed(),
-    }
+    raw = RawMeta(
+        err,
+        meta.fee(),
+        meta.compute_units_consumed(),
+        meta.logs(),
+        pre,
+        post,
+        pre_tokens,
+        post_tokens,
+        capture_inner(meta),
+    )
     return_data = meta.return_data()
     if return_data.data:
-        out["returnData"] = {
-            "programId": str(return_data.program_id),
-            "data": [base64.b64encode(bytes(return_data.data)).decode(), "base64"],
-        }
-    return err, out, [k for k, w in zip(keys, writable, strict=True) if w]
+        raw.return_data = (bytes(return_data.program_id), bytes(return_data.data))
+    if loaded_w or loaded_r:
+        raw.loaded_writable = [bytes(k) for k in loaded_w]
+        raw.loaded_readonly = [bytes(k) for k in loaded_r]
+    return raw, [k for k, w in zip(keys, writable, strict=True) if w]
 
 
 def _data_getter(svm: LiteSVM) -> Callable[[Pubkey], bytes | None]:
@@ -147,64 +159,71 @@ def _data_getter(svm: LiteSVM) -> Callable[[Pubkey], bytes | None]:
     return get
 
 
-def inner_instructions(meta: TransactionMetadata) -> list[dict[str, Any]]:
+def capture_inner(meta: TransactionMetadata) -> list[tuple[int, list[InnerInstruction]]]:
     out = []
     for index, inner in enumerate(meta.inner_instructions()):
         if inner:
+            compiled = [(ix.instruction(), ix.stack_height()) for ix in inner]
             out.append(
-                {
-                    "index": index,
-                    "instructions": [
-                        {
-                            "programIdIndex": ix.instruction().program_id_index,
-                            "accounts": list(ix.instruction().accounts),
-                            "data": base58.b58encode(ix.instruction().data).decode(),
-                            "stackHeight": ix.stack_height(),
-                        }
-                        for ix in inner
-                    ],
-                }
+                (index, [(c.program_id_index, bytes(c.accounts), c.data, h) for c, h in compiled])
             )
     return out
 
 
-def ui_transaction(tx: VersionedTransaction) -> dict[str, Any]:
-    """The `json` encoding of a transaction (UiTransaction with a raw message)."""
-    message = tx.message
-    header = message.header
-    ui: dict[str, Any] = {
-        "header": {
-            "numRequiredSignatures": header.num_required_signatures,
-            "numReadonlySignedAccounts": header.num_readonly_signed_accounts,
-            "numReadonlyUnsignedAccounts": header.num_readonly_unsigned_accounts,
+def ui_inner(inner: list[tuple[int, list[InnerInstruction]]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "index": index,
+            "instructions": [
+                {
+                    "programIdIndex": program,
+                    "accounts": list(accounts),
+                    "data": base58.b58encode(data).decode(),
+                    "stackHeight": height,
+                }
+                for program, accounts, data, height in instructions
+            ],
+        }
+        for index, instructions in inner
+    ]
+
+
+def _ui_tokens(tokens: list[TokenBalance], decimals: Callable[[bytes], int]) -> list[Any]:
+    return [
+        {
+            "accountIndex": index,
+            "mint": str(Pubkey(mint)),
+            "uiTokenAmount": ui_token_amount(amount, decimals(mint)),
+            "owner": str(Pubkey(owner)),
+            "programId": TOKEN_PROGRAM_STR,
+        }
+        for index, mint, owner, amount in tokens
+    ]
+
+
+def ui_meta(raw: RawMeta, decimals: Callable[[bytes], int]) -> dict[str, Any]:
+    """Solana's UiTransactionStatusMeta."""
+    out: dict[str, Any] = {
+        "err": raw.err,
+        "status": {"Ok": None} if raw.err is None else {"Err": raw.err},
+        "fee": raw.fee,
+        "preBalances": raw.pre,
+        "postBalances": raw.post,
+        "innerInstructions": ui_inner(raw.inner),
+        "logMessages": raw.logs,
+        "preTokenBalances": _ui_tokens(raw.pre_tokens, decimals),
+        "postTokenBalances": _ui_tokens(raw.post_tokens, decimals),
+        "rewards": [],
+        "loadedAddresses": {
+            "writable": [str(Pubkey(k)) for k in raw.loaded_writable],
+            "readonly": [str(Pubkey(k)) for k in raw.loaded_readonly],
         },
-        "accountKeys": [str(k) for k in message.account_keys],
-        "recentBlockhash": str(message.recent_blockhash),
-        "instructions": [
-            {
-                "programIdIndex": ix.program_id_index,
-                "accounts": list(ix.accounts),
-                "data": base58.b58encode(ix.data).decode(),
-                "stackHeight": None,
-            }
-            for ix in message.instructions
-        ],
+        "computeUnitsConsumed": raw.units,
     }
-    if isinstance(message, MessageV0):
-        ui["addressTableLookups"] = [
-            {
-                "accountKey": str(lookup.account_key),
-                "writableIndexes": list(bytes(lookup.writable_indexes)),
-                "readonlyIndexes": list(bytes(lookup.readonly_indexes)),
-            }
-            for lookup in message.address_table_lookups
-        ]
-    return {"signatures": [str(s) for s in tx.signatures], "message": ui}
-
-
-def encode_transaction(raw: bytes, encoding: str) -> Any:
-    if encoding == "base64":
-        return [base64.b64encode(raw).decode(), "base64"]
-    if encoding == "base58":
-        return [base58.b58encode(raw).decode(), "base58"]
-    return ui_transaction(VersionedTransaction.from_bytes(raw))
+    if raw.return_data is not None:
+        program, data = raw.return_data
+        out["returnData"] = {
+            "programId": str(Pubkey(program)),
+            "data": [base64.b64encode(data).decode(), "base64"],
+        }
+    return out

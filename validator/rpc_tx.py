@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from solders.transaction import VersionedTransaction
+
 from validator import ingest
 from validator.errors import RpcError, invalid_params
-from validator.meta import encode_transaction, inner_instructions
+from validator.meta import capture_inner, ui_inner, ui_meta
 from validator.rpc import Node, config, context, method, pubkey
 from validator.rpc_accounts import simulated_accounts
+from validator.tx_encoding import encode_transaction, parsed_transaction
 
 # -- transactions -----------------------------------------------------------------------------
 
@@ -52,7 +55,7 @@ def simulate_transaction(node: Node, params: list[Any]) -> dict[str, Any]:
             "lastValidBlockHeight": slot + 150,
         }
     if cfg.get("innerInstructions"):
-        value["innerInstructions"] = inner_instructions(result.meta())
+        value["innerInstructions"] = ui_inner(capture_inner(result.meta()))
     return {"context": ctx, "value": value}
 
 
@@ -115,12 +118,12 @@ def get_transaction(node: Node, params: list[Any]) -> dict[str, Any] | None:
             "request again with the following configuration parameter: "
             '"maxSupportedTransactionVersion": 0',
         )
-    out: dict[str, Any] = {
-        "slot": slot,
-        "blockTime": block_time,
-        "meta": meta,
-        "transaction": encode_transaction(raw, encoding),
-    }
+    decimals = node.chain.reader.decimals
+    if encoding == "jsonParsed":
+        tx, ui = parsed_transaction(VersionedTransaction.from_bytes(raw), meta, decimals)
+    else:
+        tx, ui = encode_transaction(raw, encoding), ui_meta(meta, decimals)
+    out: dict[str, Any] = {"slot": slot, "blockTime": block_time, "meta": ui, "transaction": tx}
     if max_version is not None:
         out["version"] = 0 if versioned else "legacy"
     return out

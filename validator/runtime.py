@@ -9,7 +9,8 @@ A slot (`produce_slot`) takes the pending transactions whose latency has passed,
 compute-unit price (highest first; ties keep arrival order) and runs them until the slot's
 compute budget, counted on their requested limits, is used; the rest wait. A transaction whose
 blockhash is older than 150 slots when its turn comes is dropped. Nothing it did is visible as
-a status until `publish`, which the node calls only after the ledger has committed the slot.
+a status until `publish`, which the node calls only after the ledger has committed the slot;
+the next slot may execute while that commit is in flight (`head_slot` runs ahead of `slot`).
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class Chain:
         self.rng = random.Random(settings.seed)
         self.slot = 0  # the last committed slot: what every query reports
         self.blockhash = Hash.default()
+        # The last executed slot, ahead of `slot` while its commit is in flight.
+        self.head_slot = 0
+        self.head_blockhash = Hash.default()
         self.genesis_hash = Hash.default()
         self.block_time = int(time.time())
         self.transaction_count = 0
@@ -83,6 +87,7 @@ class Chain:
 
     def start_at(self, slot: int, blockhash: Hash, window: list[tuple[int, Hash]]) -> None:
         self.slot, self.blockhash = slot, blockhash
+        self.head_slot, self.head_blockhash = slot, blockhash
         for entry_slot, entry_hash in window:
             self.window.add(entry_slot, entry_hash)
             self._slot_hashes.appendleft((entry_slot, entry_hash))
@@ -127,7 +132,7 @@ class Chain:
     # -- slots ------------------------------------------------------------------------------
 
     def produce_slot(self) -> SlotResult:
-        slot = self.slot + 1
+        slot = self.head_slot + 1
         now, unix_time = time.monotonic(), int(time.time())
         self._advance_clock(slot, unix_time)
         ready: list[Incoming] = []
@@ -152,17 +157,18 @@ class Chain:
                 self.statuses.in_flight.discard(item.sig)
                 dropped += 1
                 continue
-            err, meta, writable = outcome
+            meta, writable = outcome
             self.dirty.update(writable)
-            if item.on_landed is not None and err is None:
+            if item.on_landed is not None and meta.err is None:
                 self.dirty.update(item.on_landed())
             landed.append(
-                Landed(item.sig, slot, len(landed), err, item.raw, meta, writable, item.cu_price)
+                Landed(
+                    item.sig, slot, len(landed), meta.err, item.raw, meta, writable, item.cu_price
+                )
             )
         self.pending = carried + waiting
-        result = SlotResult(
-            slot, next_blockhash(self.blockhash, slot), unix_time, landed, self._snapshot()
-        )
+        self.head_slot, self.head_blockhash = slot, next_blockhash(self.head_blockhash, slot)
+        result = SlotResult(slot, self.head_blockhash, unix_time, landed, self._snapshot())
         result.dropped = dropped
         self._priority_summary(result)
         return result

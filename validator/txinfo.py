@@ -37,14 +37,10 @@ class Incoming:
     seq: int = 0  # arrival order: ties in price keep it
     ready_at: float = 0.0  # monotonic time before which it may not land (execution latency)
     internal: bool = False  # the faucet's own: never dropped, no latency
+    lookups: list[Any] = field(default_factory=list)  # a v0 message's address table lookups
     # Run right after the transaction lands, inside its slot (the faucet's delegate record);
     # returns the accounts it wrote, which are persisted with the slot.
-    on_landed: Callable[[], list[Pubkey]] | None = field(default=None)
-
-    @property
-    def lookups(self) -> list[Any]:
-        message = self.tx.message
-        return list(message.address_table_lookups) if isinstance(message, MessageV0) else []
+    on_landed: Callable[[], list[Pubkey]] | None = None
 
 
 def compute_budget(keys: list[Pubkey], message: Message | MessageV0) -> tuple[int, int]:
@@ -80,6 +76,7 @@ def inspect(tx: VersionedTransaction, raw: bytes) -> Incoming:
     message = tx.message
     keys = list(message.account_keys)
     price, limit = compute_budget(keys, message)
+    lookups = list(message.address_table_lookups) if isinstance(message, MessageV0) else []
     return Incoming(
         tx=tx,
         raw=raw,
@@ -89,6 +86,7 @@ def inspect(tx: VersionedTransaction, raw: bytes) -> Incoming:
         writable=writable_flags(keys, message),
         cu_price=price,
         cu_limit=limit,
+        lookups=lookups,
     )
 
 

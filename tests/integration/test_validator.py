@@ -114,6 +114,14 @@ async def test_transfer_meta_fees_and_account_views(chain: ChainProcess) -> None
         post = {b.account_index: int(b.ui_token_amount.amount) for b in meta.post_token_balances}
         assert sorted(post[i] - pre[i] for i in pre) == [-1_250_000, 1_250_000]
         assert {str(b.mint) for b in meta.post_token_balances} == {str(USDC)}
+        parsed_tx = await client.get_transaction(
+            sig, "jsonParsed", max_supported_transaction_version=0
+        )
+        assert parsed_tx.value is not None
+        message = parsed_tx.value.transaction.transaction.message  # type: ignore[union-attr]
+        assert message.account_keys[0].pubkey == alice.pubkey()
+        assert message.account_keys[0].signer and message.account_keys[0].writable
+        assert parsed_tx.value.transaction.meta.fee == expected_fee
         b64 = await client.get_transaction(sig, "base64", max_supported_transaction_version=0)
         assert b64.value is not None and b64.value.transaction.meta.fee == expected_fee
         assert await rpc.lamports(alice.pubkey()) == lamports_before - expected_fee
