@@ -14,6 +14,7 @@ DEX_EXECUTION_LATENCY_MS (they queue and pay for their slot like any other).
 
 from __future__ import annotations
 
+import random
 from itertools import count
 from typing import Any
 
@@ -50,7 +51,7 @@ class Faucet:
         self.chain = chain
         self.keypair = keypair
         self.pubkey = keypair.pubkey()
-        self._nonce = count(1)
+        self._nonce = count(random.randrange(1 << 20))
 
     def _message(self, instructions: list[Instruction], cu: int) -> VersionedTransaction:
         # A compute-unit limit that differs per transaction makes every faucet transaction's
@@ -62,8 +63,13 @@ class Faucet:
         )
         return VersionedTransaction(message, [self.keypair])
 
-    def _send(self, tx: VersionedTransaction, on_landed: Any = None) -> str:
-        item = inspect(tx, bytes(tx))
+    def _send(self, instructions: list[Instruction], cu: int, on_landed: Any = None) -> str:
+        statuses = self.chain.statuses
+        while True:  # a fresh signature, even against transactions from before a restart
+            tx = self._message(instructions, cu)
+            item = inspect(tx, bytes(tx))
+            if statuses.get(item.sig) is None and item.sig not in statuses.in_flight:
+                break
         item.on_landed = on_landed
         self.chain.accept(item, internal=True)
         return item.sig
@@ -77,7 +83,7 @@ class Faucet:
             raise invalid_params("Invalid param: lamports must be positive")
         self._check_balance(lamports)
         ix = transfer(TransferParams(from_pubkey=self.pubkey, to_pubkey=to, lamports=lamports))
-        return self._send(self._message([ix], 1_000))
+        return self._send([ix], 1_000)
 
     def fund_wallet(
         self,
@@ -101,7 +107,7 @@ class Faucet:
             atas = [associated_token_address(owner, mint) for mint, _ in batch]
             ixs = [ix for _, group in batch for ix in group]
             hook = self._delegate_hook(atas, delegate, delegated_amount) if delegate else None
-            signatures.append(self._send(self._message(ixs, GROUP_CU * len(batch)), hook))
+            signatures.append(self._send(ixs, GROUP_CU * len(batch), hook))
         return {"signatures": signatures, "tokenAccounts": token_accounts}
 
     def _mint_instructions(self, owner: Pubkey, mint: Pubkey, amount: int) -> list[Instruction]:

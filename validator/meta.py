@@ -78,8 +78,9 @@ class Reader:
         cached = self._decimals.get(mint)
         if cached is None:
             account = self.svm.get_account(Pubkey(mint))
-            cached = account.data[44] if account is not None and len(account.data) >= 45 else 0
-            self._decimals[mint] = cached
+            if account is None or len(account.data) < 45:
+                return 0  # no mint (yet): not cached, a mint may be created there later
+            cached = self._decimals[mint] = account.data[44]  # a mint's decimals never change
         return cached
 
     def read(self, index: int, key: Pubkey, tokens: list[TokenBalance]) -> int:

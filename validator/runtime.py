@@ -94,6 +94,7 @@ class Chain:
         if not window:
             self.window.add(slot, blockhash)
             self._slot_hashes.appendleft((slot, blockhash))
+        self._advance_clock(slot, int(time.time()))  # not LiteSVM's default clock until slot 1
 
     def load_account(self, key: Pubkey, account: Account) -> None:
         """Restore or genesis: into LiteSVM and the indexes, not marked dirty."""

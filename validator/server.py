@@ -3,7 +3,7 @@
 The probe measured this as the leanest choice here (a framework cost about twice the HTTP CPU
 per request). POST bodies are one request or a batch (an array, answered by an array in the
 same order; notifications, which have no id, get no entry); `GET /health` answers "ok" as
-Solana's RPC does.
+Solana's RPC does, and any origin may call it from a browser (CORS), as on solana-test-validator.
 """
 
 from __future__ import annotations
@@ -25,7 +25,14 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 MAX_BODY = 4 * 1024 * 1024
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
-_JSON_HEADERS = [(b"content-type", b"application/json")]
+_CORS = (b"access-control-allow-origin", b"*")
+_JSON_HEADERS = [(b"content-type", b"application/json"), _CORS]
+_CORS_PREFLIGHT = [
+    _CORS,
+    (b"access-control-allow-methods", b"POST, OPTIONS"),
+    (b"access-control-allow-headers", b"content-type, solana-client"),
+    (b"access-control-max-age", b"86400"),
+]
 
 
 def _error(code: int, message: str) -> bytes:
@@ -53,6 +60,9 @@ class RpcApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            return
+        if scope["method"] == "OPTIONS":  # a browser's CORS preflight (web3.js in a page)
+            await _respond(send, 200, b"", _CORS_PREFLIGHT)
             return
         if scope["method"] == "GET" and scope["path"] == "/health":
             await _respond(send, 200, b"ok", [(b"content-type", b"text/plain")])

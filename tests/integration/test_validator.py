@@ -295,3 +295,17 @@ def _b58(raw: bytes) -> str:
     import base58
 
     return base58.b58encode(raw).decode()
+
+
+async def test_equal_airdrops_are_two_transfers_and_cors(chain: ChainProcess) -> None:
+    rpc, wallet = chain.rpc, Keypair()
+    first = await rpc.call("requestAirdrop", str(wallet.pubkey()), 10**9)
+    second = await rpc.call("requestAirdrop", str(wallet.pubkey()), 10**9)
+    assert first != second
+    await rpc.wait_landed([first, second])
+    assert await rpc.lamports(wallet.pubkey()) == 2 * 10**9
+    preflight = await rpc.http.options(rpc.url, headers={"origin": "http://localhost:3000"})
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    response = await rpc.http.post(rpc.url, json={"jsonrpc": "2.0", "id": 1, "method": "getSlot"})
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert (await rpc.http.get(f"{rpc.url}/health")).text == "ok"
