@@ -97,6 +97,8 @@ async def test_transfer_meta_fees_and_account_views(chain: ChainProcess) -> None
     )
     lamports_before = await rpc.lamports(alice.pubkey())
     async with AsyncClient(chain.rpc_url) as client:
+        quoted = (await client.get_fee_for_message(tx.message)).value
+        assert quoted == 5_000 + math.ceil(price * limit / 1_000_000)
         sig = (await client.send_raw_transaction(bytes(tx))).value
         [status] = await rpc.wait_landed([str(sig)])
         assert status["confirmationStatus"] == "finalized" and status["err"] is None
