@@ -14,13 +14,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from solders.account import Account
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.hash import Hash
 from solders.keypair import Keypair
@@ -263,3 +264,11 @@ async def funded_wallets(rpc: Rpc, count: int, usdc: int = 1_000_000_000) -> lis
         sigs.extend(result["signatures"])
     await rpc.wait_landed(sigs)
     return wallets
+
+
+HOOKED = Pubkey.from_string("Hook111111111111111111111111111111111111111")
+
+
+def extra_genesis(faucet: Pubkey, rent: Callable[[int], int]) -> list[tuple[Pubkey, Account]]:
+    """A CHAIN_GENESIS_HOOK for the tests: one account owned by the faucet's system program."""
+    return [(HOOKED, Account(rent(8), b"pool\x00\x00\x00\x01", faucet, False, 0))]

@@ -20,7 +20,13 @@ from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
-from tests.integration.test_validator_harness import USDC, ChainFactory, RpcFailure, chains
+from tests.integration.test_validator_harness import (
+    HOOKED,
+    USDC,
+    ChainFactory,
+    RpcFailure,
+    chains,
+)
 from validator.genesis import PROGRAMS
 from validator.spl import TOKEN_PROGRAM_ID, associated_token_address
 
@@ -120,3 +126,17 @@ async def test_program_from_the_programs_dir_swaps(
     assert {ix["programId"] for ix in parsed_inner} == {str(TOKEN_PROGRAM_ID)}
     vault_in = str(associated_token_address(authority, USDC))
     assert vault_in in parsed_inner[0]["accounts"] + parsed_inner[1]["accounts"]
+
+
+async def test_genesis_hook_adds_accounts(chains: ChainFactory) -> None:
+    hook = "tests.integration.test_validator_harness:extra_genesis"
+    chain = await chains.start(CHAIN_GENESIS_HOOK=hook)
+    faucet = (await chain.rpc.call("getIdentity"))["identity"]
+    account = await chain.rpc.call("getAccountInfo", str(HOOKED), {"encoding": "base64"})
+    assert account["value"]["owner"] == faucet
+    assert account["value"]["data"] == ["cG9vbAAAAAE=", "base64"]
+    restarted = chain.terminate()
+    assert restarted == 0  # SIGTERM: a clean stop
+    again = await chains.start(data_dir=chain.data_dir)  # no hook: the ledger has the account
+    kept = await again.rpc.call("getAccountInfo", str(HOOKED), {"encoding": "base64"})
+    assert kept["value"] == account["value"]
