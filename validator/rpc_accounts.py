@@ -1,13 +1,11 @@
-"""Account methods (state, SPL Token views) and the local-only `localnet_*` methods.
+"""Account methods (state, SPL Token views) and the local-only `localnet_fundWallet`.
 
-`localnet_fundWallet` and `localnet_setAccount` exist on this chain only: no Solana cluster
-has them. The first is the faucet's wallet funding (see validator/faucet.py); the second
-writes an account directly, for tests that need a state no transaction can reach.
+`localnet_fundWallet` exists on this chain only, no Solana cluster has it: the faucet's wallet
+funding (see validator/faucet.py).
 """
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from solders.account import Account
@@ -142,23 +140,6 @@ def fund_wallet(node: Node, params: list[Any]) -> dict[str, Any]:
     delegated = int(cfg.get("delegatedAmount", U64_MAX))
     lamports = int(cfg["lamports"]) if cfg.get("lamports") is not None else None
     return node.faucet.fund_wallet(owner, amounts, lamports, delegate, delegated)
-
-
-@method("localnet_setAccount")
-def set_account(node: Node, params: list[Any]) -> bool:
-    """[address, {lamports, data: base64 or [base64, "base64"], owner, executable, rentEpoch}]"""
-    cfg = params[1]
-    data = cfg.get("data", "")
-    data = base64.b64decode(data[0] if isinstance(data, list) else data)
-    account = Account(
-        int(cfg["lamports"]),
-        data,
-        pubkey(cfg.get("owner", "11111111111111111111111111111111")),
-        bool(cfg.get("executable", False)),
-        int(cfg.get("rentEpoch", 0)),
-    )
-    node.chain.set_account(pubkey(params[0]), account)
-    return True
 
 
 def simulated_accounts(node: Node, result: Any, cfg: dict[str, Any]) -> list[Any] | None:

@@ -18,8 +18,6 @@ from validator.rpc import Node, config, context, method, pubkey
 from validator.rpc_accounts import simulated_accounts
 from validator.tx_encoding import encode_transaction, parsed_transaction
 
-# -- transactions -----------------------------------------------------------------------------
-
 
 @method("sendTransaction")
 def send_transaction(node: Node, params: list[Any]) -> str:

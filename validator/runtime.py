@@ -76,6 +76,7 @@ class Chain:
         self.block_time = int(time.time())
         self.transaction_count = 0
         self.pending: list[Incoming] = []
+        self.queue_full_drops = 0
         self.dirty: set[Pubkey] = set()  # written since the last slot snapshot
         self.priority_fees: deque[tuple[int, int, dict[Pubkey, int]]] = deque(
             maxlen=PRIORITY_FEE_SLOTS
@@ -101,12 +102,6 @@ class Chain:
         self.svm.set_account(key, account)
         self.tokens.update(key, account)
 
-    def set_account(self, key: Pubkey, account: Account) -> None:
-        """A direct write (the faucet's delegate record, the test cheat): persisted with the
-        next slot."""
-        self.svm.set_account(key, account)
-        self.dirty.add(key)
-
     # -- ingest -----------------------------------------------------------------------------
 
     def accept(self, item: Incoming, *, internal: bool = False) -> None:
@@ -117,7 +112,9 @@ class Chain:
             if settings.failure_rate and self.rng.random() < settings.failure_rate:
                 return
             if len(self.pending) >= settings.max_pending:
-                log.warning("pending queue full: transaction dropped", sig=item.sig)
+                self.queue_full_drops += 1
+                if self.queue_full_drops % 1000 == 1:  # a line per thousand, not a flood
+                    log.warning("pending queue full: sends dropped", total=self.queue_full_drops)
                 return
             low, high = settings.execution_latency_ms
             if high:
