@@ -1,9 +1,9 @@
-"""`order-engine up | api | worker | migrate`: the one command line of the engine.
+"""`order-engine up | api | worker | migrate | chain`: the one command line of the engine.
 
 `up` is for a newcomer's machine: with no DATABASE_URL/REDIS_URL it starts an embedded
 PostgreSQL and Redis (data under DATA_DIR, default .data/), migrates, then runs the API and a
 worker as child processes until Ctrl-C, and stops all of it. The others are the containers'
-entrypoints.
+entrypoints. `chain` runs the local Solana validator (validator/, settings CHAIN_*).
 """
 
 from __future__ import annotations
@@ -127,7 +127,28 @@ def _wait_for_stop(engine: EngineProcesses) -> None:
         pass
 
 
-COMMANDS = {"up": _run_up, "api": _run_api, "worker": _run_worker, "migrate": _run_migrate}
+def _run_chain(settings: Settings) -> None:
+    """The local validator reads its own settings (validator/settings.py)."""
+    try:
+        from validator.__main__ import main as run_validator
+    except ModuleNotFoundError as exc:
+        if exc.name != "validator":
+            raise
+        # An editable install maps only the packages pyproject lists; from a checkout, the
+        # validator package sits next to infra/.
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from validator.__main__ import main as run_validator
+
+    run_validator()
+
+
+COMMANDS = {
+    "up": _run_up,
+    "api": _run_api,
+    "worker": _run_worker,
+    "migrate": _run_migrate,
+    "chain": _run_chain,
+}
 
 
 def main(argv: list[str] | None = None) -> None:
