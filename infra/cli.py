@@ -129,15 +129,7 @@ def _wait_for_stop(engine: EngineProcesses) -> None:
 
 def _run_chain(settings: Settings) -> None:
     """The local validator reads its own settings (validator/settings.py)."""
-    try:
-        from validator.__main__ import main as run_validator
-    except ModuleNotFoundError as exc:
-        if exc.name != "validator":
-            raise
-        # An editable install maps only the packages pyproject lists; from a checkout, the
-        # validator package sits next to infra/.
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-        from validator.__main__ import main as run_validator
+    from validator.__main__ import main as run_validator
 
     run_validator()
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -37,7 +39,7 @@ FAST = {
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def servers() -> Iterator[tuple[str, str]]:
     """(postgres admin URL, redis URL)."""
     database_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
     if database_url and redis_url:
@@ -45,11 +47,15 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
         return
     from infra.local_stack import start_local_stack
 
-    stack = start_local_stack(tmp_path_factory.mktemp("stack"))
+    # Not under pytest's own temp root: run as root, the embedded PostgreSQL runs as `nobody`
+    # and needs to traverse the path, and every pytest session resets that root to 0700.
+    data_dir = Path(tempfile.mkdtemp(prefix="oe-test-stack-"))
+    stack = start_local_stack(data_dir)
     try:
         yield stack.database_url, stack.redis_url
     finally:
         stack.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def with_database(url: str, name: str) -> str:
