@@ -13,30 +13,32 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
-from functions.chain import chain_transactions
-from functions.deps import DEPENDENCIES, ApiState
+from functions.cancel_order import cancel_order_by_id
+from functions.chain_transactions import chain_transactions
 from functions.desk import desk
-from functions.errors import EXCEPTION_HANDLERS
-from functions.get_order import cancel_order_by_id, get_order_by_id
+from functions.get_order import get_order_by_id
 from functions.health import health
+from functions.list_statuses import list_statuses
+from functions.list_tokens import list_tokens
 from functions.market import get_pool, get_quote, list_pools
-from functions.metrics import prometheus_metrics
 from functions.order_history import wallet_history
 from functions.order_stream import order_stream
+from functions.prometheus_metrics import prometheus_metrics
 from functions.queue_metrics import get_queue_metrics
 from functions.sim_launch import sim_launch
 from functions.submit_order import submit_order, submit_order_ws
-from functions.tokens import list_tokens
-from functions.ws import close_streams_on_shutdown
 from shared.config import Settings
 from shared.db import close_database, open_database
 from shared.dex.store import PoolStore
 from shared.events import EventHub
-from shared.queue import create_queue, redis_client
+from shared.jobs.queue import create_queue, redis_client
 from shared.ratelimit import SubmitLimiter
-from shared.telemetry import start_reporting, stop_reporting
+from shared.telemetry.reporting import start_reporting, stop_reporting
 from shared.tokens import load_launched_tokens
-from shared.watch import OrderBook
+from shared.waiting.book import WaitingBook
+from shared.web.errors import EXCEPTION_HANDLERS
+from shared.web.state import DEPENDENCIES, ApiState
+from shared.web.streams import close_streams_on_shutdown
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -60,7 +62,7 @@ def create_app(settings: Settings) -> Litestar:
                 queue=queue,
                 hub=hub,
                 store=store,
-                book=OrderBook(redis, settings.redis_namespace),
+                book=WaitingBook(redis, settings.redis_namespace),
                 submit_limiter=SubmitLimiter(
                     redis, settings.redis_namespace, settings.submit_rate_limit_per_minute
                 ),
@@ -87,6 +89,7 @@ def create_app(settings: Settings) -> Litestar:
             get_queue_metrics,
             prometheus_metrics,
             list_tokens,
+            list_statuses,
             list_pools,
             get_pool,
             get_quote,

@@ -21,8 +21,8 @@ from saq import Job
 from shared.config import Settings
 from shared.errors import OrderFailure
 from shared.execution import Executor, load_order
-from shared.queue import RateLimiter
-from shared.telemetry import attempt_started, rate_limit_waited, retry
+from shared.ratelimit import StartLimiter
+from shared.telemetry.recording import attempt_started, rate_limit_waited, retry
 from shared.tokens import Token, resolve_token
 
 log = structlog.get_logger(__name__)
@@ -32,7 +32,7 @@ log = structlog.get_logger(__name__)
 class WorkerDeps:
     settings: Settings
     executor: Executor
-    limiter: RateLimiter
+    limiter: StartLimiter
     market_rng: random.Random
 
 

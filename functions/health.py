@@ -8,9 +8,9 @@ from importlib.metadata import version
 from litestar import Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
-from functions.deps import ApiState
 from shared.db import pool
 from shared.schemas import HealthCheck
+from shared.web.state import ApiState
 
 CHECK_TIMEOUT_S = 2.0
 

@@ -9,11 +9,11 @@ from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from functions.deps import ApiState
 from shared.dex.pools import PoolView, pool_view
 from shared.execution import plan_route
 from shared.quotes import QuoteResponse, jupiter_quote, parse_quote_query
 from shared.schemas import ErrorBody
+from shared.web.state import ApiState
 
 
 @get("/api/pools", summary="The simulated pools: reserves or bins, price and fee")

@@ -8,11 +8,12 @@ from litestar import get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from functions.deps import ApiState
 from shared.decoding import int_in_range
 from shared.errors import InvalidRequest
-from shared.orders import decode_cursor, is_wallet_address, order_history
+from shared.orders.reads import decode_cursor, order_history
+from shared.orders.submission import is_wallet_address
 from shared.schemas import ErrorBody, FieldError, OrderHistoryPage, OrderStatus
+from shared.web.state import ApiState
 
 STATUSES = get_args(OrderStatus)
 

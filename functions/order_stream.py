@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from litestar import WebSocket, websocket
 
-from functions.deps import ApiState
-from functions.ws import CLOSE_BAD_REQUEST, close, parse_stream_query, stream_order
+from shared.web.state import ApiState
+from shared.web.streams import CLOSE_BAD_REQUEST, close, parse_stream_query, stream_order
 
 
 @websocket("/api/orders/ws")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from litestar import get
 
-from functions.deps import ApiState
-from shared.metrics import queue_metrics
 from shared.schemas import QueueMetrics
+from shared.telemetry.summary import queue_metrics
+from shared.web.state import ApiState
 
 
 @get("/api/queue/metrics", summary="Queue depth, workers, limits, throughput and latency")

@@ -15,11 +15,11 @@ from litestar.exceptions import ClientException, NotAuthorizedException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from functions.deps import ApiState
 from shared.errors import InvalidRequest
 from shared.launch import LaunchRequest, LaunchResult, launch, launch_pool, new_mint
 from shared.schemas import ErrorBody, FieldError
 from shared.tokens import Token, find_token, load_launched_tokens
+from shared.web.state import ApiState
 
 
 @post(

@@ -26,15 +26,15 @@ from litestar.openapi.spec import Reference, Schema
 from litestar.params import Parameter
 from litestar.typing import FieldDefinition
 
-from functions.deps import ApiState
-from functions.ws import CLOSE_BAD_REQUEST, close, parse_stream_query, stream_order
-from shared import intake
 from shared.auth import signature_is_valid
 from shared.errors import InvalidRequest
-from shared.orders import parse_submit, validate_submit
+from shared.orders import accept
+from shared.orders.submission import parse_submit, validate_submit
 from shared.schemas import ErrorBody, SubmitOrderRequest, SubmitOrderResponse
-from shared.telemetry import order_accepted
+from shared.telemetry.recording import order_accepted
 from shared.tokens import load_launched_tokens
+from shared.web.state import ApiState
+from shared.web.streams import CLOSE_BAD_REQUEST, close, parse_stream_query, stream_order
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
@@ -86,8 +86,8 @@ async def accept_order(
     order = validate_submit(body)
     idempotency = None
     if idempotency_key is not None:
-        idempotency = (idempotency_key, intake.request_hash(body))
-    order_id, replayed = await intake.accept_order(
+        idempotency = (idempotency_key, accept.request_hash(body))
+    order_id, replayed = await accept.accept_order(
         order, state.settings, state.queue, state.book, idempotency
     )
     if not replayed:

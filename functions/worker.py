@@ -17,7 +17,6 @@ import structlog
 from saq import CronJob, Worker
 
 from functions.execute_order import WorkerDeps, execute_order
-from functions.watcher import Watcher
 from shared.config import Settings
 from shared.db import close_database, open_database
 from shared.dex.activity import market_tick
@@ -25,15 +24,18 @@ from shared.dex.chain import SimulatedChain
 from shared.dex.routing import NoRoute, best_route
 from shared.dex.store import PoolStore
 from shared.execution import Executor
-from shared.queue import EXECUTE_ORDER, OrderQueue, RateLimiter, create_queue, redis_client
+from shared.jobs.queue import EXECUTE_ORDER, create_queue, redis_client
+from shared.jobs.saq_fork import OrderQueue
+from shared.ratelimit import StartLimiter
 from shared.sweep import (
     forget_old_confirmation_counts,
     forget_old_idempotency_keys,
     sweep_stale_orders,
 )
-from shared.telemetry import start_reporting, stop_reporting
+from shared.telemetry.reporting import start_reporting, stop_reporting
 from shared.tokens import load_launched_tokens, token_by_symbol
-from shared.watch import OrderBook
+from shared.waiting.book import WaitingBook
+from shared.waiting.watcher import Watcher
 
 log = structlog.get_logger(__name__)
 
@@ -106,7 +108,7 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderW
                 redis, settings.redis_namespace, store, chain, settings.dex_quote_latency_ms
             ),
             market_rng=random.Random(settings.sim_seed + 1),
-            limiter=RateLimiter(
+            limiter=StartLimiter(
                 redis, settings.redis_namespace, settings.queue_rate_limit_per_minute
             ),
         )
@@ -115,7 +117,7 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderW
             redis,
             settings,
             store,
-            OrderBook(redis, settings.redis_namespace),
+            WaitingBook(redis, settings.redis_namespace),
             queue,
             ctx["deps"].executor,
         )

@@ -22,15 +22,15 @@ from decimal import Decimal
 import aiohttp
 import redis.asyncio as aioredis
 
-from functions.watcher import Watcher
 from loadtest.common import ORDER, machine, scratch_engine, scratch_services
 from shared.config import load_settings
 from shared.dex.cpmm import CpmmPool
 from shared.dex.pools import holding, swap
 from shared.dex.store import PoolStore
-from shared.queue import create_queue
+from shared.jobs.queue import create_queue
 from shared.tokens import token_by_symbol
-from shared.watch import OrderBook, waiting_order
+from shared.waiting.book import WaitingBook, waiting_order
+from shared.waiting.watcher import Watcher
 
 CONTROL = "bench-control"
 SOL, USDC = token_by_symbol("SOL"), token_by_symbol("USDC")
@@ -98,7 +98,7 @@ async def recheck_cost(orders: int, repeats: int) -> dict[str, float]:
         redis = aioredis.from_url(services.redis_url)
         store = PoolStore(redis, services.namespace)
         await store.seed(42)
-        book = OrderBook(redis, services.namespace)
+        book = WaitingBook(redis, services.namespace)
         spot = (
             float((await store.snapshot()).pools["raydium-SOL-USDC"].reserve_b)
             / float((await store.snapshot()).pools["raydium-SOL-USDC"].reserve_a)

@@ -31,7 +31,6 @@ ORDER = {
     "slippageBps": 100,
     "walletAddress": WALLET,
 }
-TERMINAL = {"confirmed", "failed", "cancelled", "expired"}
 
 
 @dataclass

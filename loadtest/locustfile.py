@@ -30,7 +30,8 @@ from typing import Any
 import websocket  # websocket-client, installed with locust; gevent-friendly under locust
 from locust import FastHttpUser, between, task
 
-TERMINAL = {"confirmed", "failed", "cancelled", "expired"}
+from shared.orders.statuses import TERMINAL
+
 ORDER_TIMEOUT_S = float(os.environ.get("LOCUST_ORDER_TIMEOUT_S", "60"))
 WALLETS = [
     "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM",

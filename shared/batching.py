@@ -14,7 +14,7 @@ import contextvars
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
-from shared.telemetry import batch_observer
+from shared.telemetry.recording import batch_observer
 
 In = TypeVar("In")
 Out = TypeVar("Out")

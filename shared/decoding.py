@@ -8,6 +8,7 @@ come after (`shared.orders.validate_submit`).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, TypeVar
 
 import msgspec
@@ -76,3 +77,14 @@ def int_in_range(
         problems.append(FieldError(field=field, message=f"must be a whole number {low}..{high}"))
         return default
     return value
+
+
+def parse_order_id(raw: str) -> uuid.UUID:
+    """An order id from a path or query; InvalidRequest naming `orderId` when it is no UUID."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise InvalidRequest(
+            [FieldError(field="orderId", message="must be a UUID")],
+            f"malformed order id {raw[:60]!r}",
+        ) from None

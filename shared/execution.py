@@ -30,11 +30,12 @@ from shared.dex.store import PoolStore
 from shared.errors import PermanentFailure, TransientFailure
 from shared.events import publish_event, publish_events
 from shared.faults import crash_point
-from shared.lifecycle import TERMINAL, OrderFields, StepRequest, take_steps, transition
-from shared.orders import limit_floor_base_units
+from shared.orders.insert import limit_floor_base_units
+from shared.orders.statuses import TERMINAL
+from shared.orders.steps import OrderFields, StepRequest, take_steps, transition
 from shared.quotes import min_amount_out, route_label, route_view, venue_quote_view
 from shared.schemas import OrderEvent, OrderStatus
-from shared.telemetry import step_committed
+from shared.telemetry.recording import step_committed
 from shared.tokens import Token, format_price
 
 log = structlog.get_logger(__name__)

@@ -1,7 +1,10 @@
 """Piccolo tables: the schema. Amounts are integer base units in NUMERIC columns, never floats.
 
 The migrations in infra/migrations create these tables; change both together
-(`piccolo migrations new orders --auto`, then review and commit).
+(`piccolo migrations new orders --auto`, then review and commit). Classes are named `...Row`:
+a row as stored, apart from what goes on the wire (shared/schemas.py). The counters of
+finished orders (`order_totals`, `order_confirmations`) have composite keys, which Piccolo's
+tables cannot express: their migration creates them in SQL.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from shared.db import DB
 BASE_UNITS = (40, 0)
 
 
-class Order(Table, tablename="orders", db=DB):
+class OrderRow(Table, tablename="orders", db=DB):
     id = UUID(primary_key=True)
     order_type = Varchar(length=16)
     status = Varchar(length=16)
@@ -49,9 +52,9 @@ class Order(Table, tablename="orders", db=DB):
     updated_at = Timestamptz()
 
 
-class OrderEvent(Table, tablename="order_events", db=DB):
+class OrderEventRow(Table, tablename="order_events", db=DB):
     id = BigSerial(primary_key=True)
-    order_id = ForeignKey(references=Order, null=False)
+    order_id = ForeignKey(references=OrderRow, null=False)
     seq = Integer()
     status = Varchar(length=16)
     attempt = Integer()
@@ -59,7 +62,7 @@ class OrderEvent(Table, tablename="order_events", db=DB):
     created_at = Timestamptz()
 
 
-class IdempotencyKey(Table, tablename="idempotency_keys", db=DB):
+class IdempotencyKeyRow(Table, tablename="idempotency_keys", db=DB):
     """The first answer to a submit with an Idempotency-Key, kept 48 hours."""
 
     key = Varchar(length=255, primary_key=True)

@@ -152,6 +152,13 @@ class HealthCheck(Wire):
     version: str
 
 
+class StatusList(Wire):
+    """GET /api/statuses: every order status in lifecycle order, and the terminal ones."""
+
+    statuses: list[OrderStatus]
+    terminal: list[OrderStatus]
+
+
 class TokenView(Wire):
     symbol: str
     mint: str

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import msgspec
 
 from shared.events import LOST, EventHub, LiveFeedLost
-from shared.lifecycle import TERMINAL
-from shared.orders import load_events, order_progress
+from shared.orders.reads import load_events, order_progress
+from shared.orders.statuses import TERMINAL
 
 _encode = msgspec.json.encode
 

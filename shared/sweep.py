@@ -14,13 +14,14 @@ from saq.queue.redis import RedisQueue
 
 from shared.config import Settings
 from shared.db import pool
-from shared.queue import enqueue_order
+from shared.jobs.queue import enqueue_order
+from shared.orders.statuses import TERMINAL_SQL
 
 SWEEP_BATCH = 500
 
-_STALE_SQL = """
+_STALE_SQL = f"""
 SELECT id, attempt FROM orders
-WHERE status NOT IN ('confirmed', 'failed', 'cancelled', 'expired', 'waiting')
+WHERE status NOT IN {TERMINAL_SQL} AND status <> 'waiting'
   AND updated_at < clock_timestamp() - make_interval(secs => $1)
 ORDER BY updated_at LIMIT $2
 """

@@ -21,9 +21,10 @@ from shared.dex.chain import TxRecord, new_signature, order_transactions
 from shared.dex.cpmm import CpmmPool
 from shared.dex.pools import Pool
 from shared.dex.routing import Route, best_route, execute_route
-from shared.lifecycle import StepRequest, take_steps
-from shared.orders import CreatedOrder, create_order, load_events
-from shared.queue import create_queue, enqueue_order, redis_client
+from shared.jobs.queue import create_queue, enqueue_order, redis_client
+from shared.orders.insert import CreatedOrder, create_order
+from shared.orders.reads import load_events
+from shared.orders.steps import StepRequest, take_steps
 from shared.tokens import token_by_symbol
 from tests.test_chain_ledger import chain_and_executor
 from tests.test_persistence import new_order

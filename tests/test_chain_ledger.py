@@ -18,8 +18,8 @@ from shared.dex.chain import SimulatedChain, new_signature, order_transactions
 from shared.dex.routing import Route
 from shared.dex.store import PoolStore
 from shared.execution import Executor, load_order, plan_route
-from shared.lifecycle import OrderFields, transition
-from shared.orders import create_order
+from shared.orders.insert import create_order
+from shared.orders.steps import OrderFields, transition
 from shared.tokens import Token, resolve_token, token_by_symbol
 from tests.engine import Engine, wait_terminal
 from tests.test_persistence import new_order

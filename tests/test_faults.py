@@ -39,6 +39,7 @@ from redis.asyncio.client import PubSub
 
 from infra.local_stack import LocalStack
 from shared.config import load_settings
+from shared.orders.statuses import TERMINAL
 from tests.conftest import FAST, Databases, with_database
 from tests.engine import WALLET, Engine, follow, follow_reconnecting, ws_session
 
@@ -47,7 +48,7 @@ pytestmark = [
     pytest.mark.skipif(sys.platform != "linux", reason="the embedded servers are Linux-only"),
 ]
 
-TERMINAL = {"confirmed", "failed", "cancelled", "expired"}
+
 ARTIFACT = Path(__file__).resolve().parent.parent / "test-artifacts" / "faults.json"
 
 # Short timers, so that a dead worker's order is taken up within seconds and an order whose

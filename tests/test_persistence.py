@@ -10,9 +10,11 @@ import redis.asyncio as aioredis
 
 from shared.config import Settings
 from shared.db import pool
-from shared.lifecycle import OrderFields, transition
-from shared.orders import NewOrder, create_order, load_events
-from shared.queue import RateLimiter
+from shared.orders.insert import create_order
+from shared.orders.reads import load_events
+from shared.orders.steps import OrderFields, transition
+from shared.orders.submission import NewOrder
+from shared.ratelimit import StartLimiter
 from shared.tokens import token_by_symbol
 from tests.engine import WALLET
 
@@ -78,7 +80,7 @@ async def test_rate_limiter_spaces_starts_across_clients(db: Settings) -> None:
     """Two clients (as two workers would be) share one limit: 600/min = one start per 100 ms."""
     clients = [aioredis.from_url(db.redis_url) for _ in range(2)]
     try:
-        limiters = [RateLimiter(c, db.redis_namespace, 600) for c in clients]
+        limiters = [StartLimiter(c, db.redis_namespace, 600) for c in clients]
         started = time.monotonic()
         due_ms = []
         for i in range(10):
@@ -86,7 +88,7 @@ async def test_rate_limiter_spaces_starts_across_clients(db: Settings) -> None:
             due_ms.append((time.monotonic() - started) * 1000 + wait)
         gaps = [b - a for a, b in itertools.pairwise(due_ms)]
         assert all(90 <= gap <= 110 for gap in gaps), gaps
-        assert await RateLimiter(clients[0], db.redis_namespace, 0).reserve_ms() == 0
+        assert await StartLimiter(clients[0], db.redis_namespace, 0).reserve_ms() == 0
     finally:
         for client in clients:
             await client.aclose()

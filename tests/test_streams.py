@@ -14,11 +14,12 @@ from typing import Any
 import httpx
 import websockets
 
+from shared.orders.statuses import TERMINAL
 from tests.engine import WALLET, Engine, follow, wait_terminal
 
 EngineFactory = Callable[..., Awaitable[Engine]]
 
-TERMINAL = {"confirmed", "failed", "cancelled", "expired"}
+
 LIFECYCLE = ["pending", "routing", "building", "submitted", "confirmed"]
 
 

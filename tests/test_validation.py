@@ -20,7 +20,7 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from shared.queue import create_queue
+from shared.jobs.queue import create_queue
 from tests.engine import WALLET, Engine, wait_terminal, ws_session
 
 SOL_MINT = "So11111111111111111111111111111111111111112"

@@ -18,12 +18,13 @@ from typing import Any
 import asyncpg
 import httpx
 
+from shared.orders.statuses import TERMINAL
 from shared.tokens import find_token
 from tests.engine import Engine, wait_terminal
 
 EngineFactory = Callable[..., Awaitable[Engine]]
 
-TERMINAL = {"confirmed", "failed", "cancelled", "expired"}
+
 # Timestamps of events come from PostgreSQL's clock; the designed delays come from Redis's
 # clock and asyncio timers on the same machine. This much scheduling noise is tolerated.
 TOLERANCE_MS = 30.0

@@ -22,13 +22,15 @@ import redis.asyncio as aioredis
 from shared.config import Settings
 from shared.db import close_database, open_database, pool
 from shared.execution import _load_order_rows
-from shared.lifecycle import OrderFields, StepRequest, take_steps, transition
-from shared.metrics import queue_metrics
-from shared.orders import NewOrder, create_order, get_order, load_events, order_history
-from shared.queue import create_queue
+from shared.jobs.queue import create_queue
+from shared.orders.insert import create_order
+from shared.orders.reads import get_order, load_events, order_history
+from shared.orders.steps import OrderFields, StepRequest, take_steps, transition
+from shared.orders.submission import NewOrder
 from shared.sweep import sweep_stale_orders
+from shared.telemetry.summary import queue_metrics
 from shared.tokens import token_by_symbol
-from shared.watch import OrderBook, reconcile
+from shared.waiting.book import WaitingBook, reconcile
 
 WALLET = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
 FINISHED = 60_000  # finished orders loaded in SQL, five events each
@@ -93,7 +95,7 @@ async def engine_workload(settings: Settings, redis: aioredis.Redis) -> None:
     queue = create_queue(settings, redis)
     metrics = await queue_metrics(queue, settings)
     assert metrics.orders.by_status["confirmed"] >= 3
-    await reconcile(OrderBook(redis, settings.redis_namespace))
+    await reconcile(WaitingBook(redis, settings.redis_namespace))
     await sweep_stale_orders(queue, settings)
 
 

@@ -5,8 +5,8 @@ import { api } from "./api.js";
 import { $, fill, h } from "./dom.js";
 import { amount, dateTime } from "./format.js";
 import { symbolOf } from "./tokens.js";
+import { statusList } from "./statuses.js";
 
-export const STATUSES = ["pending", "waiting", "routing", "building", "submitted", "confirmed", "failed", "cancelled", "expired"];
 
 export class History {
   constructor({ getWallet, onFollow }) {
@@ -27,7 +27,7 @@ export class History {
       next: $("#history-next"),
       page: $("#history-page"),
     };
-    for (const status of STATUSES) this.els.status.append(h("option", { value: status }, status));
+    for (const status of statusList()) this.els.status.append(h("option", { value: status }, status));
     this.els.form.addEventListener("submit", (event) => { event.preventDefault(); this.reset(); });
     this.els.status.addEventListener("change", () => this.reset());
     this.els.limit.addEventListener("change", () => this.reset());

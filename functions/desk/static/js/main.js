@@ -6,6 +6,7 @@ import { startHealth, startMetrics, startPools } from "./engine.js";
 import { History } from "./history.js";
 import { initTicket } from "./ticket.js";
 import { isOrderId, Timelines } from "./timeline.js";
+import { loadStatuses } from "./statuses.js";
 import { loadTokens } from "./tokens.js";
 import { openWallet } from "./wallet.js";
 
@@ -89,7 +90,7 @@ async function initWallet(onChange) {
 async function main() {
   let history = null;
   const wallet = await initWallet(() => history?.reset());
-  await loadTokens();
+  await Promise.all([loadTokens(), loadStatuses()]);
 
   const timelines = new Timelines($("#timelines"), {
     getWallet: wallet.valid,

@@ -5,8 +5,8 @@ import { api, isMissingRoute, wsUrl } from "./api.js";
 import { copyButton, h } from "./dom.js";
 import { amount, bps, clock, middle, ms } from "./format.js";
 import { symbolOf } from "./tokens.js";
+import { isTerminal } from "./statuses.js";
 
-const TERMINAL = new Set(["confirmed", "failed", "cancelled", "expired"]);
 const LABELS = {
   pending: "Accepted",
   waiting: "Waiting for its trigger",
@@ -203,7 +203,7 @@ class OrderCard {
     this.el.dataset.status = event.status;
     this.badge.textContent = event.status;
     this.cancelButton.hidden = event.status !== "waiting";
-    if (TERMINAL.has(event.status)) {
+    if (isTerminal(event.status)) {
       this.finished = true;
       this.summarise(event);
       if (this.el.previousElementSibling) this.fold.open = false; // a newer order is above: fold

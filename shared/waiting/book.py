@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 from shared.db import pool
 from shared.dex.pools import Pool, holding, other_mint
 from shared.dex.routing import NoRoute, Route, apply_route, best_route
-from shared.orders import limit_floor_base_units
+from shared.orders.insert import limit_floor_base_units
 from shared.tokens import Token, find_token
 
 _encode = msgspec.json.Encoder(decimal_format="string").encode
@@ -71,7 +71,7 @@ return 1
 """
 
 
-class OrderBook:
+class WaitingBook:
     def __init__(self, redis: Redis, namespace: str) -> None:
         self._redis = redis
         self._prefix = f"{namespace}:waiting"
@@ -178,7 +178,7 @@ FROM orders WHERE status = 'waiting'
 """
 
 
-async def reconcile(book: OrderBook) -> int:
+async def reconcile(book: WaitingBook) -> int:
     """Put back every waiting order of PostgreSQL that the book lacks; return how many."""
     added = 0
     for row in await pool().fetch(_WAITING_SQL):

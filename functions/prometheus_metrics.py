@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from litestar import Response, get
 
-from functions.deps import ApiState
-from shared.telemetry import CONTENT_TYPE, render_metrics
+from shared.telemetry.reporting import CONTENT_TYPE, render_metrics
+from shared.web.state import ApiState
 
 
 @get(

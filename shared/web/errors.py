@@ -21,7 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.errors import InvalidRequest, OrderFailure, describe_decode_error
-from shared.intake import IdempotencyKeyReused
+from shared.orders.accept import IdempotencyKeyReused
 from shared.schemas import ErrorBody, FieldError
 
 log = structlog.get_logger(__name__)

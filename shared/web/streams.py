@@ -23,10 +23,10 @@ import structlog
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 
-from functions.errors import unavailable_part
 from shared.events import EventHub
 from shared.streaming import UnknownOrder, follow_order
-from shared.telemetry import track_websocket
+from shared.telemetry.recording import track_websocket
+from shared.web.errors import unavailable_part
 
 log = structlog.get_logger(__name__)
 

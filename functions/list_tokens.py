@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from litestar import get
 
-from functions.deps import ApiState
 from shared.schemas import TokenView
 from shared.tokens import all_tokens, load_launched_tokens
+from shared.web.state import ApiState
 
 
 @get("/api/tokens", summary="Tokens the engine trades (launched ones too): symbol, mint, decimals")

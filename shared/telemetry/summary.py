@@ -7,6 +7,7 @@ from saq.queue.redis import RedisQueue
 
 from shared.config import Settings
 from shared.db import pool
+from shared.orders.statuses import TERMINAL_SQL
 from shared.schemas import (
     LatencyFigures,
     OrderTotals,
@@ -18,11 +19,11 @@ from shared.schemas import (
 # Finished orders from the totals kept as they finish; open ones through the partial index
 # of open orders; the rate from per-second counters; latencies from the latest confirmations
 # (their partial index). None of it reads finished orders' rows.
-_BY_STATUS_SQL = """
+_BY_STATUS_SQL = f"""
 SELECT status, sum(n)::bigint AS n FROM order_totals GROUP BY status
 UNION ALL
 SELECT status, count(*) FROM orders
-WHERE status NOT IN ('confirmed', 'failed', 'cancelled', 'expired') GROUP BY status
+WHERE status NOT IN {TERMINAL_SQL} GROUP BY status
 """
 _RECENT_SQL = """
 SELECT (SELECT coalesce(sum(n), 0) FROM order_confirmations

@@ -25,12 +25,13 @@ from shared.config import Settings
 from shared.db import pool
 from shared.dex.store import PoolStore
 from shared.execution import Executor
+from shared.jobs.queue import enqueue_order
+from shared.jobs.saq_fork import OrderQueue
 from shared.launch import Launched, launch_channel
-from shared.queue import OrderQueue, enqueue_order
 from shared.tokens import find_token, load_launched_tokens
-from shared.watch import (
-    OrderBook,
+from shared.waiting.book import (
     Trigger,
+    WaitingBook,
     WaitingOrder,
     best_marginal_price,
     limit_triggers,
@@ -64,7 +65,7 @@ class Watcher:
         redis: Redis,
         settings: Settings,
         store: PoolStore,
-        book: OrderBook,
+        book: WaitingBook,
         queue: OrderQueue,
         executor: Executor,
     ) -> None:
@@ -222,7 +223,7 @@ class Watcher:
         return expired
 
 
-async def expire_order(executor: Executor, book: OrderBook, order: WaitingOrder) -> int:
+async def expire_order(executor: Executor, book: WaitingBook, order: WaitingOrder) -> int:
     """waiting -> expired (conditional: a trigger or a cancel may have won), then off the book."""
     event = await executor.step_by_id(
         uuid.UUID(order.order_id), "expired", {"reason": "the order's deadline passed"}

@@ -1,45 +1,24 @@
-"""Order statuses, the transitions allowed between them, and the one write that makes a step.
+"""The one write that makes a step of an order.
 
 Every step is a conditional UPDATE of the order and the INSERT of its event in one statement
 (one round trip, one transaction), for one order or for a batch of orders; the event is
 published only after it has committed. No event back means another actor moved the order
-first, and the caller must stop.
-"""
+first, and the caller must stop."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from shared.batching import distinct_rounds
 from shared.db import pool
+from shared.orders.statuses import ALLOWED_FROM, TERMINAL_SQL, format_timestamp
 from shared.schemas import OrderEvent, OrderStatus
 
-TERMINAL: frozenset[OrderStatus] = frozenset({"confirmed", "failed", "cancelled", "expired"})
-
-# The statuses an order may be in just before entering each status.
-ALLOWED_FROM: dict[OrderStatus, tuple[OrderStatus, ...]] = {
-    "waiting": ("pending",),
-    # A retry restarts at routing from wherever the previous attempt stopped before settling.
-    "routing": ("pending", "waiting", "routing", "building", "submitted"),
-    "building": ("routing",),
-    "submitted": ("building",),
-    "confirmed": ("submitted",),
-    "failed": ("pending", "waiting", "routing", "building", "submitted"),
-    "cancelled": ("pending", "waiting"),
-    "expired": ("pending", "waiting"),
-}
-
 _json = msgspec.json.Encoder(decimal_format="string")
-
-
-def format_timestamp(moment: datetime) -> str:
-    """ISO 8601 in UTC with milliseconds and a Z, as every event carries it."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 class OrderFields(msgspec.Struct, kw_only=True):
@@ -69,7 +48,7 @@ class StepRequest:
 # orders ride together: see Batcher). Per order: a conditional UPDATE to the last status,
 # whose status and attempt guards make it a no-op when another actor got there first, and one
 # event INSERT per step with consecutive seqs, in the same transaction.
-_STEPS_SQL = """
+_STEPS_SQL = f"""
 WITH step_order AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
                          $7::text[], $8::numeric[], $9::text[], $10::numeric[], $11::text[],
@@ -99,7 +78,7 @@ moved AS (
 finished AS (  -- totals per terminal status, kept as orders finish (see the counters migration)
     INSERT INTO order_totals AS t (status, shard, n)
     SELECT status, pg_backend_pid() % 64, count(*) FROM moved
-    WHERE status IN ('confirmed', 'failed', 'cancelled', 'expired')
+    WHERE status IN {TERMINAL_SQL}
     GROUP BY status ORDER BY status
     ON CONFLICT (status, shard) DO UPDATE SET n = t.n + EXCLUDED.n
 ),

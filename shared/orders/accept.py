@@ -18,10 +18,12 @@ from redis.exceptions import RedisError
 from shared.config import Settings
 from shared.db import pool
 from shared.execution import outside_step
-from shared.orders import CreatedOrder, NewOrder, create_order, idempotent_answer
-from shared.queue import OrderQueue, enqueue_order
+from shared.jobs.queue import enqueue_order
+from shared.jobs.saq_fork import OrderQueue
+from shared.orders.insert import CreatedOrder, create_order, idempotent_answer
+from shared.orders.submission import NewOrder
 from shared.schemas import SubmitOrderRequest
-from shared.watch import OrderBook, waiting_order
+from shared.waiting.book import WaitingBook, waiting_order
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +42,7 @@ async def accept_order(
     order: NewOrder,
     settings: Settings,
     queue: OrderQueue,
-    book: OrderBook,
+    book: WaitingBook,
     idempotency: tuple[str, str] | None = None,
 ) -> tuple[str, bool]:
     """(order id, whether it is the replay of an earlier submit with the same key)."""
@@ -57,7 +59,7 @@ async def accept_order(
 
 
 async def hand_off(
-    order: NewOrder, created: CreatedOrder, settings: Settings, queue: OrderQueue, book: OrderBook
+    order: NewOrder, created: CreatedOrder, settings: Settings, queue: OrderQueue, book: WaitingBook
 ) -> None:
     try:
         if order.order_type == "market":
@@ -103,7 +105,7 @@ class CancelOutcome:
 
 
 async def cancel_order(
-    order_id: uuid.UUID, wallet: str, redis: Redis, namespace: str, book: OrderBook
+    order_id: uuid.UUID, wallet: str, redis: Redis, namespace: str, book: WaitingBook
 ) -> tuple[str, str | None]:
     """(outcome, the order's status after). Only the owner may cancel, and only an order that
     has not started executing: the conditional transition races a trigger, and one wins."""

@@ -13,7 +13,7 @@ from shared.config import Settings
 from shared.dex.store import PoolStore
 from shared.events import EventHub
 from shared.ratelimit import SubmitLimiter
-from shared.watch import OrderBook
+from shared.waiting.book import WaitingBook
 
 
 @dataclass
@@ -23,7 +23,7 @@ class ApiState:
     queue: RedisQueue
     hub: EventHub
     store: PoolStore
-    book: OrderBook
+    book: WaitingBook
     submit_limiter: SubmitLimiter
 
 

@@ -18,9 +18,9 @@ from litestar import get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from functions.deps import ApiState
 from shared.dex.chain import TxStatus, order_transactions
 from shared.schemas import ErrorBody, Wire
+from shared.web.state import ApiState
 
 
 class ChainTransaction(Wire):

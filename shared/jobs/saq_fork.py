@@ -1,7 +1,17 @@
-"""The SAQ queue of orders, how an order becomes a job, and the global rate limiter.
+"""Where the engine's queue departs from SAQ's own RedisQueue (saq==0.26.4, pinned exactly in
+pyproject.toml: every override below leans on that release's internals, and the tests in
+tests/integration/test_saq_fork.py hold them to SAQ's behaviour).
 
-One job per order, keyed by the order id: SAQ dedups a key while its job is queued, active or
-scheduled, and the conditional status updates in PostgreSQL guard the rest.
+What it replaces, and why:
+- enqueue (`_enqueue`): jobs enqueued at the same moment (an API's concurrent submits) in one
+  script call, SAQ's script for many jobs, instead of one call each.
+- dequeue: a worker's busy slots take their jobs in one script call (SAQ: a BLMOVE and a GET
+  per slot); an idle slot still blocks in SAQ's BLMOVE. Also: a draining worker takes nothing,
+  and an outage waits instead of spinning.
+- `_update`/`_finish`: a job marked started or finished joins the other slots' in one MULTI
+  (SAQ: a SET and a PUBLISH, or a MULTI and a PUBLISH, per job).
+- sweep: the stuck jobs handled at once (SAQ waits for each abort in turn), and a job taken a
+  moment ago but not yet marked active is not mistaken for a lost one.
 """
 
 from __future__ import annotations
@@ -11,9 +21,7 @@ import hashlib
 import time
 from typing import Any
 
-import msgspec
 import structlog
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from saq import Job
@@ -21,28 +29,6 @@ from saq.job import Status
 from saq.queue.redis import RedisQueue
 
 from shared.batching import Batcher
-from shared.config import Settings
-
-EXECUTE_ORDER = "execute_order"
-# While Redis is unreachable each idle slot waits this long between dequeue tries.
-DEQUEUE_RETRY_S = 1.0
-
-log = structlog.get_logger(__name__)
-
-_dump = msgspec.json.Encoder().encode
-_load = msgspec.json.decode
-
-
-def redis_client(settings: Settings, *, extra_connections: int = 20) -> Redis:
-    """Each SAQ concurrency slot may hold a connection: size the pool for it."""
-    return Redis.from_url(
-        settings.redis_url,
-        max_connections=settings.queue_concurrency + extra_connections,
-        socket_connect_timeout=2,  # an unreachable server fails a call, not hangs it
-        health_check_interval=10,
-        socket_keepalive=True,
-    )
-
 
 # SAQ's sweep script (saq/queue/redis.py, RedisQueue.sweep): under a lock of `lock` seconds,
 # every job id of the active list with its record.
@@ -98,6 +84,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 0
 """
+
+
+log = structlog.get_logger(__name__)
+
+# While Redis is unreachable each idle slot waits this long between dequeue tries.
+DEQUEUE_RETRY_S = 1.0
 
 
 class OrderQueue(RedisQueue):
@@ -250,80 +242,3 @@ class OrderQueue(RedisQueue):
         digest = hashlib.sha1(raw or b"").hexdigest()
         keys = [job_id + b":unstarted"]
         return bool(await self._seen_script(keys=keys, args=[digest, 3 * interval_s]))
-
-
-def create_queue(settings: Settings, redis: Redis) -> OrderQueue:
-    return OrderQueue(
-        redis,
-        name=f"{settings.redis_namespace}:orders",
-        dump=lambda data: _dump(data).decode(),
-        load=_load,
-        swept_error_message="WORKER_LOST: the worker running this order stopped answering",
-    )
-
-
-def order_job(
-    settings: Settings, order_id: str, *, attempts_left: int, trigger: dict[str, Any] | None = None
-) -> Job:
-    """The job that runs one order (`trigger`: why a waiting order fired). SAQ's `retries`
-    counts attempts, so it is what is left."""
-    kwargs: dict[str, Any] = {"order_id": order_id}
-    if trigger is not None:
-        kwargs["trigger"] = trigger
-    return Job(
-        function=EXECUTE_ORDER,
-        kwargs=kwargs,
-        key=order_id,
-        timeout=settings.queue_job_timeout_s,
-        heartbeat=settings.queue_heartbeat_s,
-        retries=max(1, attempts_left),
-        retry_delay=settings.queue_backoff_ms / 1000,
-        ttl=-1,  # a finished job is deleted: PostgreSQL keeps the history, not Redis
-    )
-
-
-async def enqueue_order(
-    queue: RedisQueue,
-    settings: Settings,
-    order_id: str,
-    *,
-    attempts_left: int | None = None,
-    trigger: dict[str, Any] | None = None,
-) -> bool:
-    """Enqueue the order's job; False when a job for it is already queued, active or scheduled."""
-    left = settings.queue_max_attempts if attempts_left is None else attempts_left
-    job = order_job(settings, order_id, attempts_left=left, trigger=trigger)
-    return await queue.enqueue(job) is not None
-
-
-# GCRA: one key holds the theoretical arrival time of the next permitted start. Each call
-# reserves the next slot and returns how long to wait for it, using Redis's clock so that
-# every worker process agrees. A burst of 1: starts are spaced evenly, never bunched.
-_RESERVE_SCRIPT = """
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval_ms = tonumber(ARGV[1])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now_ms then tat = now_ms end
-local wait_ms = tat - now_ms
--- %.3f keeps sub-millisecond intervals exact (Lua's default number format would round).
-redis.call('SET', KEYS[1], string.format('%.3f', tat + interval_ms),
-           'PX', math.ceil(wait_ms + interval_ms) + 1000)
-return math.ceil(wait_ms)
-"""
-
-
-class RateLimiter:
-    """A global limit on order starts per minute, shared by every worker process."""
-
-    def __init__(self, redis: Redis, namespace: str, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._key = f"{namespace}:ratelimit:orders"
-        self._interval_ms = 60_000 / per_minute if per_minute else 0.0
-        self._reserve = redis.register_script(_RESERVE_SCRIPT)
-
-    async def reserve_ms(self) -> int:
-        """Reserve the next start; return the milliseconds to wait for it (0 when unlimited)."""
-        if not self.per_minute:
-            return 0
-        return int(await self._reserve(keys=[self._key], args=[self._interval_ms]))
