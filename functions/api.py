@@ -30,8 +30,10 @@ from functions.submit_order import submit_order, submit_order_ws
 from shared.config import Settings
 from shared.db import close_database, open_database
 from shared.dex.store import PoolStore
-from shared.events import EventHub
+from shared.events import EventHub, EventPublisher
 from shared.jobs.queue import create_queue, redis_client
+from shared.orders.accept import Intake
+from shared.orders.records import OrderRecords, OrderSteps
 from shared.ratelimit import SubmitLimiter
 from shared.telemetry.reporting import start_reporting, stop_reporting
 from shared.tokens import load_launched_tokens
@@ -56,16 +58,21 @@ def create_app(settings: Settings) -> Litestar:
             store = PoolStore(redis, settings.redis_namespace)
             await store.seed(settings.sim_seed)  # no-op when the pools exist
             await load_launched_tokens(redis, settings.redis_namespace)
+            records = OrderRecords()
+            steps = OrderSteps(records, EventPublisher(redis, settings.redis_namespace))
+            book = WaitingBook(redis, settings.redis_namespace)
             app.state.api = ApiState(
                 settings=settings,
                 redis=redis,
                 queue=queue,
                 hub=hub,
                 store=store,
-                book=WaitingBook(redis, settings.redis_namespace),
+                book=book,
                 submit_limiter=SubmitLimiter(
                     redis, settings.redis_namespace, settings.submit_rate_limit_per_minute
                 ),
+                records=records,
+                intake=Intake(settings, redis, records, steps, queue, book),
             )
             close_streams_on_shutdown()  # SIGTERM: WebSockets close with 1001, then uvicorn stops
             yield

@@ -51,9 +51,7 @@ async def cancel_order_by_id(
         raise NotAuthorizedException(
             "X-Wallet-Signature must be the wallet's ed25519 signature of 'cancel:<orderId>'"
         )
-    outcome, status = await cancel_order(
-        parsed, wallet, state_.redis, state_.settings.redis_namespace, state_.book
-    )
+    outcome, status = await cancel_order(state_.intake, parsed, wallet)
     if outcome == CancelOutcome.UNKNOWN:
         raise NotFoundException(f"unknown order {order_id}")
     if outcome == CancelOutcome.NOT_OWNER:
@@ -64,6 +62,6 @@ async def cancel_order_by_id(
             status_code=409,
             extra={"status": status},
         )
-    view = await order_with_timeline(parsed)
+    view = await order_with_timeline(state_.records, parsed)
     assert view is not None  # it was just cancelled
     return view

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from redis.asyncio import Redis
 from saq import Job
 
 from shared.config import Settings
 from shared.errors import OrderFailure
 from shared.execution import Executor, load_order
+from shared.orders.records import OrderRecords
 from shared.ratelimit import StartLimiter
 from shared.telemetry.recording import attempt_started, rate_limit_waited, retry
 from shared.tokens import Token, resolve_token
@@ -31,6 +33,8 @@ log = structlog.get_logger(__name__)
 @dataclass
 class WorkerDeps:
     settings: Settings
+    redis: Redis
+    records: OrderRecords
     executor: Executor
     limiter: StartLimiter
     market_rng: random.Random
@@ -71,9 +75,9 @@ async def execute_order(
     settings = deps.settings
 
     async def resolve(symbol_or_mint: str) -> Token | None:
-        return await resolve_token(deps.executor.redis, settings.redis_namespace, symbol_or_mint)
+        return await resolve_token(deps.redis, settings.redis_namespace, symbol_or_mint)
 
-    order = await load_order(uuid.UUID(order_id), resolve)
+    order = await load_order(deps.records, uuid.UUID(order_id), resolve)
     if order is None or order.terminal:
         return  # a duplicate delivery of a finished order: nothing to do
     # PostgreSQL counts the attempts that reached routing; SAQ counts this job's deliveries,

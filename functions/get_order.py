@@ -22,7 +22,7 @@ from shared.web.state import ApiState
     },
 )
 async def get_order_by_id(order_id: str, state_: ApiState) -> OrderView:
-    view = await order_with_timeline(parse_order_id(order_id))
+    view = await order_with_timeline(state_.records, parse_order_id(order_id))
     if view is None:
         raise NotFoundException(f"unknown order {order_id}")
     return view

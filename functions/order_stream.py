@@ -17,4 +17,4 @@ async def order_stream(socket: WebSocket, state_: ApiState) -> None:
     if error or order_id is None:
         await close(socket, CLOSE_BAD_REQUEST, error or "orderId is required")
         return
-    await stream_order(socket, state_.hub, order_id, after_seq)
+    await stream_order(socket, state_.hub, state_.records, order_id, after_seq)

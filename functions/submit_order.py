@@ -28,11 +28,9 @@ from litestar.typing import FieldDefinition
 
 from shared.auth import signature_is_valid
 from shared.errors import InvalidRequest
-from shared.orders import accept
-from shared.orders.submission import parse_submit, validate_submit
+from shared.orders.accept import accept_order
+from shared.orders.submission import parse_submit
 from shared.schemas import ErrorBody, SubmitOrderRequest, SubmitOrderResponse
-from shared.telemetry.recording import order_accepted
-from shared.tokens import load_launched_tokens
 from shared.web.state import ApiState
 from shared.web.streams import CLOSE_BAD_REQUEST, close, parse_stream_query, stream_order
 
@@ -74,25 +72,6 @@ class SubmitBody(AbstractDTO[SubmitOrderRequest]):
 
 
 _encode = msgspec.json.encode
-
-
-async def accept_order(
-    state: ApiState, body: SubmitOrderRequest, idempotency_key: str | None = None
-) -> str:
-    """Validate, store and hand on; return the order id (an earlier one for a replayed
-    Idempotency-Key). Raises InvalidRequest, IdempotencyKeyReused."""
-    if body.order_type == "sniper":  # a sniper may not target a token that already launched
-        await load_launched_tokens(state.redis, state.settings.redis_namespace)
-    order = validate_submit(body)
-    idempotency = None
-    if idempotency_key is not None:
-        idempotency = (idempotency_key, accept.request_hash(body))
-    order_id, replayed = await accept.accept_order(
-        order, state.settings, state.queue, state.book, idempotency
-    )
-    if not replayed:
-        order_accepted(order.order_type)
-    return order_id
 
 
 async def check_caller(
@@ -170,7 +149,7 @@ async def submit_order(
 ) -> Response[SubmitOrderResponse]:
     body = await request.body()
     await check_caller(state_, client_address(request), data.wallet_address, body, signature)
-    order_id = await accept_order(state_, data, idempotency_key)
+    order_id = await accept_order(state_.intake, data, idempotency_key)
     ws_url = f"{ws_base_url(state_, request)}/api/orders/ws?orderId={order_id}"
     return Response(
         SubmitOrderResponse(order_id=order_id, status="pending", ws_url=ws_url),
@@ -199,7 +178,7 @@ async def submit_order_ws(socket: WebSocket, state_: ApiState) -> None:
             await check_caller(
                 state_, client_address(socket), body.wallet_address, raw_bytes, signature
             )
-            accepted = await accept_order(state_, body)
+            accepted = await accept_order(state_.intake, body)
         except WebSocketDisconnect:
             return
         except (NotAuthorizedException, TooManyRequestsException) as exc:
@@ -216,7 +195,7 @@ async def submit_order_ws(socket: WebSocket, state_: ApiState) -> None:
             _encode(SubmitOrderResponse(order_id=accepted, status="pending")).decode()
         )
         order_id, after_seq = uuid.UUID(accepted), 0
-    await stream_order(socket, state_.hub, order_id, after_seq)
+    await stream_order(socket, state_.hub, state_.records, order_id, after_seq)
 
 
 async def _reject(socket: WebSocket, body: ErrorBody) -> None:

@@ -23,9 +23,11 @@ from shared.dex.activity import market_tick
 from shared.dex.chain import SimulatedChain
 from shared.dex.routing import NoRoute, best_route
 from shared.dex.store import PoolStore
+from shared.events import EventPublisher
 from shared.execution import Executor
 from shared.jobs.queue import EXECUTE_ORDER, create_queue, redis_client
 from shared.jobs.saq_fork import OrderQueue
+from shared.orders.records import OrderRecords, OrderSteps
 from shared.ratelimit import StartLimiter
 from shared.sweep import (
     forget_old_confirmation_counts,
@@ -102,11 +104,13 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderW
             failure_rate=settings.dex_failure_rate,
             rng=rng,
         )
+        records = OrderRecords()
+        steps = OrderSteps(records, EventPublisher(redis, settings.redis_namespace))
         ctx["deps"] = WorkerDeps(
             settings=settings,
-            executor=Executor(
-                redis, settings.redis_namespace, store, chain, settings.dex_quote_latency_ms
-            ),
+            redis=redis,
+            records=records,
+            executor=Executor(steps, store, chain, settings.dex_quote_latency_ms),
             market_rng=random.Random(settings.sim_seed + 1),
             limiter=StartLimiter(
                 redis, settings.redis_namespace, settings.queue_rate_limit_per_minute
@@ -119,7 +123,7 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderW
             store,
             WaitingBook(redis, settings.redis_namespace),
             queue,
-            ctx["deps"].executor,
+            steps,
         )
         await watcher.start()
         ctx["watcher"] = watcher

@@ -25,6 +25,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from shared.batching import Batcher
 from shared.schemas import OrderEvent
 
 log = logging.getLogger(__name__)
@@ -45,17 +46,28 @@ def order_channel(namespace: str, order_id: str) -> str:
     return f"{namespace}:order:{order_id}"
 
 
-async def publish_event(redis: Redis, namespace: str, event: OrderEvent) -> None:
-    """Publish a committed event. Losing it is harmless: subscribers replay from PostgreSQL."""
-    await redis.publish(order_channel(namespace, event.order_id), _encode_event(event))
+class EventPublisher:
+    """The one way a process publishes committed events: the events of the steps committed
+    together go out in one pipeline, in seq order per order. Losing them is harmless:
+    subscribers replay from PostgreSQL."""
 
+    def __init__(self, redis: Redis, namespace: str) -> None:
+        self._redis = redis
+        self._namespace = namespace
+        self._batcher = Batcher("event_publishes", self._publish_batch)
 
-async def publish_events(redis: Redis, namespace: str, events: list[OrderEvent]) -> None:
-    """Several committed events in one round trip, in seq order."""
-    async with redis.pipeline(transaction=False) as pipe:
-        for event in events:
-            pipe.publish(order_channel(namespace, event.order_id), _encode_event(event))
-        await pipe.execute()
+    async def publish(self, events: list[OrderEvent]) -> None:
+        await self._batcher(events)
+
+    async def _publish_batch(self, batches: list[list[OrderEvent]]) -> list[None]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for events in batches:
+                for event in events:
+                    pipe.publish(
+                        order_channel(self._namespace, event.order_id), _encode_event(event)
+                    )
+            await pipe.execute()
+        return [None] * len(batches)
 
 
 class EventHub:

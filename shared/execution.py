@@ -17,25 +17,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
 import structlog
-from redis.asyncio import Redis
 
-from shared.batching import Batcher
-from shared.db import pool
 from shared.dex.chain import SimulatedChain, TxRecord, new_signature
 from shared.dex.pool_maths import SwapResult
 from shared.dex.routing import NoRoute, Route, best_route, direct_quotes
 from shared.dex.store import PoolStore
 from shared.errors import PermanentFailure, TransientFailure
-from shared.events import publish_event, publish_events
 from shared.faults import crash_point
 from shared.orders.insert import limit_floor_base_units
+from shared.orders.records import OrderRecords, OrderSteps
 from shared.orders.statuses import TERMINAL
-from shared.orders.steps import OrderFields, StepRequest, take_steps, transition
+from shared.orders.steps import OrderFields
 from shared.quotes import min_amount_out, route_label, route_view, venue_quote_view
 from shared.schemas import OrderEvent, OrderStatus
-from shared.telemetry.recording import step_committed
 from shared.tokens import Token, format_price
 
 log = structlog.get_logger(__name__)
@@ -72,30 +67,12 @@ class OrderToExecute:
         return self.status in TERMINAL
 
 
-_LOAD_SQL = """
-SELECT id, order_type, status, attempt, token_in, token_out, amount_in, slippage_bps,
-       tx_signature, min_amount_out, limit_price, extract(epoch FROM created_at) AS created
-FROM orders WHERE id = ANY($1::uuid[])
-"""
-
-
-async def _load_order_rows(order_ids: list[uuid.UUID]) -> list[asyncpg.Record | None]:
-    """The rows of `order_ids` (None for an unknown one), in one query."""
-    rows = {row["id"]: row for row in await pool().fetch(_LOAD_SQL, order_ids)}
-    return [rows.get(order_id) for order_id in order_ids]
-
-
-# Concurrent attempts in a process share their reads and their step writes.
-_load_order_row = Batcher("order_reads", _load_order_rows)
-_take_steps = Batcher("order_steps", take_steps)
-
-
 async def load_order(
-    order_id: uuid.UUID, resolve: Callable[[str], Awaitable[Token | None]]
+    records: OrderRecords, order_id: uuid.UUID, resolve: Callable[[str], Awaitable[Token | None]]
 ) -> OrderToExecute | None:
     """The order as the job needs it; `resolve` finds tokens launched since this process
     started. None for an unknown order or one whose tokens are unknown."""
-    row = await _load_order_row(order_id)
+    row = await records.row(order_id)
     if row is None:
         return None
     token_in, token_out = await resolve(row["token_in"]), await resolve(row["token_out"])
@@ -134,37 +111,15 @@ class Plan:
     venue_quotes: list[SwapResult]
 
 
-async def outside_step(
-    redis: Redis, namespace: str, order_id: uuid.UUID, to: OrderStatus, data: dict[str, Any]
-) -> OrderEvent | None:
-    """A step taken from outside an attempt (cancel, expiry), at the order's own attempt:
-    transition, then publish. None when the order had already moved on."""
-    event = await transition(order_id, to, attempt=None, data=data)
-    if event is not None:
-        await publish_event(redis, namespace, event)
-        step_committed(None, event)  # a cancel or an expiry: counted as finished
-    return event
-
-
 @dataclass
 class Executor:
-    """What an attempt needs: the pools, the chain, and where to publish.
+    """What an attempt needs: the orders (their steps), the pools and the chain. A worker runs
+    many attempts at once: their reads, writes and publishes ride together (OrderSteps)."""
 
-    A worker runs many attempts at once; their reads, writes and publishes go through
-    Batchers, so that the steps of all the orders in flight share round trips."""
-
-    redis: Redis
-    namespace: str
+    steps: OrderSteps
     store: PoolStore
     chain: SimulatedChain
     quote_latency_ms: int = 0
-
-    def __post_init__(self) -> None:
-        self._publish = Batcher("event_publishes", self._publish_batch)
-
-    async def _publish_batch(self, batches: list[list[OrderEvent]]) -> list[None]:
-        await publish_events(self.redis, self.namespace, [e for events in batches for e in events])
-        return [None] * len(batches)
 
     async def step(
         self,
@@ -174,37 +129,9 @@ class Executor:
         data: dict[str, Any],
         fields: OrderFields | None = None,
     ) -> OrderEvent | None:
-        """Transition, then publish the committed event. None: someone else moved the order."""
-        request = StepRequest(order.id, [(to, data)], attempt, fields or OrderFields())
-        events = await _take_steps(request)
-        if not events:
-            log.info("step skipped: order moved by another actor", to=to)
-            return None
-        crash_point(to)  # fault tests only
-        await self._publish(events)
-        step_committed(order, events[0])
-        return events[0]
-
-    async def steps(
-        self,
-        order: OrderToExecute,
-        steps: list[tuple[OrderStatus, dict[str, Any]]],
-        attempt: int,
-        fields: OrderFields,
-    ) -> list[OrderEvent]:
-        """Several steps as one write, published in one round trip; [] if another actor
-        moved the order first."""
-        crash_point(steps[0][0])  # fault tests only: killed before the attempt wrote anything
-        events = await _take_steps(StepRequest(order.id, steps, attempt, fields))
-        if not events:
-            log.info("steps skipped: order moved by another actor", to=steps[0][0])
-            return []
-        for event in events[1:]:
-            crash_point(event.status)  # fault tests only
-        await self._publish(events)
-        for event in events:
-            step_committed(order, event)
-        return events
+        """One step of the attempt; None when someone else moved the order first."""
+        events = await self.steps.take(order, order.id, [(to, data)], attempt, fields)
+        return events[0] if events else None
 
     async def fail(
         self, order: OrderToExecute, attempt: int, code: str, message: str
@@ -212,9 +139,7 @@ class Executor:
         """Fail the order, unless a transaction it sent has settled: an order is never failed
         while the chain paid it. A `submitted` order's signature is decided first (declared
         dead if still undecided), and confirmed if it settled."""
-        row = await pool().fetchrow(
-            "SELECT status, tx_signature FROM orders WHERE id = $1", order.id
-        )
+        row = await self.steps.records.row(order.id)
         if row is not None and row["status"] == "submitted" and row["tx_signature"]:
             record = await self.chain.expire(row["tx_signature"], str(order.id))
             if record.status == "settled":
@@ -229,11 +154,6 @@ class Executor:
             {"error": {"code": code, "message": message}},
             OrderFields(failure_code=code, failure_reason=message),
         )
-
-    async def step_by_id(
-        self, order_id: uuid.UUID, to: OrderStatus, data: dict[str, Any]
-    ) -> OrderEvent | None:
-        return await outside_step(self.redis, self.namespace, order_id, to, data)
 
     async def run_attempt(
         self,
@@ -268,12 +188,12 @@ class Executor:
         # one write takes the three steps. The signature is stored before it is sent, so a
         # retry can always ask the chain what became of it.
         fields = OrderFields(venue=route_label(route), min_amount_out=floor, tx_signature=signature)
-        steps: list[tuple[OrderStatus, dict[str, Any]]] = [
+        decided: list[tuple[OrderStatus, dict[str, Any]]] = [
             ("routing", routing),
             ("building", building),
             ("submitted", {"txSignature": signature}),
         ]
-        if not await self.steps(order, steps, attempt, fields):
+        if not await self.steps.take(order, order.id, decided, attempt, fields):
             return
         sent_at = time.monotonic()
         record = await self.chain.send(signature, str(order.id), route, floor)

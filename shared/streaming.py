@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 import msgspec
 
 from shared.events import LOST, EventHub, LiveFeedLost
-from shared.orders.reads import load_events, order_progress
+from shared.orders.reads import order_progress
+from shared.orders.records import OrderRecords
 from shared.orders.statuses import TERMINAL
 
 _encode = msgspec.json.encode
@@ -35,7 +36,7 @@ class UnknownOrder(LookupError):
 
 
 async def follow_order(
-    hub: EventHub, order_id: uuid.UUID, after_seq: int = 0
+    hub: EventHub, records: OrderRecords, order_id: uuid.UUID, after_seq: int = 0
 ) -> AsyncIterator[bytes]:
     """Yield the order's events after `after_seq` as JSON bytes, in seq order, each once.
 
@@ -45,7 +46,7 @@ async def follow_order(
     with hub.listen(str(order_id)) as live:
         # Not subscribed while registering: an event published until then may be missed.
         subscribed = hub.connected
-        history = await load_events(order_id, after_seq)
+        history = await records.events_after(order_id, after_seq)
         if not history:
             progress = await order_progress(order_id)
             if progress is None:
@@ -69,7 +70,7 @@ async def follow_order(
             if head.seq <= last_seq:
                 continue
             if head.seq > last_seq + 1:  # a gap: fetch what is missing from the truth
-                for event in await load_events(order_id, last_seq):
+                for event in await records.events_after(order_id, last_seq):
                     if event.seq >= head.seq:
                         break
                     yield _encode(event)

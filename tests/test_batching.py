@@ -14,7 +14,7 @@ import structlog
 from saq.job import Status
 from saq.utils import now
 
-from shared.batching import Batcher
+from shared.batching import Batcher, in_rounds
 from shared.config import Settings
 from shared.db import pool
 from shared.dex.chain import TxRecord, new_signature, order_transactions
@@ -22,12 +22,14 @@ from shared.dex.cpmm import CpmmPool
 from shared.dex.pools import Pool
 from shared.dex.routing import Route, best_route, execute_route
 from shared.jobs.queue import create_queue, enqueue_order, redis_client
-from shared.orders.insert import CreatedOrder, create_order
-from shared.orders.reads import load_events
+from shared.orders.insert import CreatedOrder
+from shared.orders.records import OrderRecords
 from shared.orders.steps import StepRequest, take_steps
 from shared.tokens import token_by_symbol
 from tests.test_chain_ledger import chain_and_executor
 from tests.test_persistence import new_order
+
+RECORDS = OrderRecords()  # this test process's road to the orders tables
 
 SOL, USDC = token_by_symbol("SOL"), token_by_symbol("USDC")
 POOL = "raydium-SOL-USDC"
@@ -128,6 +130,36 @@ async def test_a_failing_batch_raises_to_every_caller_and_the_batcher_keeps_work
     assert batches == [[0, 1, 2], [5], [6]]
 
 
+async def test_an_exception_as_a_result_fails_only_its_own_caller() -> None:
+    async def run_batch(items: list[int]) -> list[int | BaseException]:
+        return [ValueError(f"bad {i}") if i % 2 else i * 10 for i in items]
+
+    batcher: Batcher[int, int] = Batcher("test", run_batch)
+    async with asyncio.timeout(5):
+        results = await asyncio.gather(*(batcher(i) for i in range(4)), return_exceptions=True)
+    assert results[0] == 0 and results[2] == 20
+    assert [str(results[1]), str(results[3])] == ["bad 1", "bad 3"]
+
+
+async def test_in_rounds_splits_repeated_keys_orders_locks_and_isolates_a_bad_row() -> None:
+    statements: list[list[str]] = []
+
+    async def statement(rows: list[str]) -> dict[int, str]:
+        statements.append(rows)
+        if "bad" in rows:
+            raise ValueError("refused")
+        return {i: row.upper() for i, row in enumerate(rows)}
+
+    rows = ["b", "a", "b", "bad", "c"]
+    results = await in_rounds(
+        rows, statement, key=lambda row: row, lock_order=lambda row: row, isolate=(ValueError,)
+    )
+    assert results[:3] == ["B", "A", "B"] and results[4] == "C"
+    assert isinstance(results[3], ValueError)
+    # round 1: a, b, bad, c in lock order (refused), then each alone; round 2: the second b
+    assert statements == [["a", "b", "bad", "c"], ["a"], ["b"], ["bad"], ["c"], ["b"]]
+
+
 async def test_a_wrong_number_of_results_raises_instead_of_hanging() -> None:
     async def run_batch(items: list[int]) -> list[int]:
         return items[1:]  # one result short
@@ -164,7 +196,7 @@ async def test_the_runner_does_not_carry_the_first_callers_context() -> None:
 
 
 async def new_order_id() -> uuid.UUID:
-    return uuid.UUID((await create_order(new_order())).order_id)
+    return uuid.UUID((await RECORDS.insert(new_order())).order_id)
 
 
 async def test_take_steps_moves_many_orders_and_refuses_only_the_wrong_one(db: Settings) -> None:
@@ -207,8 +239,8 @@ async def test_take_steps_runs_the_same_order_twice_in_separate_rounds(db: Setti
         [(3, "building")],
         [],
     ]
-    assert [e.status for e in await load_events(a)] == ["pending", "routing", "building"]
-    assert [e.seq for e in await load_events(b)] == [1, 2]
+    assert [e.status for e in await RECORDS.events_after(a)] == ["pending", "routing", "building"]
+    assert [e.seq for e in await RECORDS.events_after(b)] == [1, 2]
 
 
 # --- SimulatedChain: sends landing together form one slot -----------------------------------
@@ -247,7 +279,7 @@ async def test_sends_land_in_one_slot_each_priced_after_the_previous(db: Setting
                 )
             )
         end = await executor.store.snapshot([POOL])
-        ledgers = [await order_transactions(executor.redis, db.redis_namespace, o) for o in orders]
+        ledgers = [await order_transactions(chain._redis, db.redis_namespace, o) for o in orders]
 
     assert [r.status for r in records] == ["settled", "dead", "settled", "slippage", "settled"]
     landed = [i for i, r in enumerate(records) if r.status != "dead"]
@@ -276,10 +308,10 @@ async def test_submits_together_share_one_insert_and_keep_their_own_outcomes(db:
     key = (f"key-{uuid.uuid4()}", "hash")
     too_big = dataclasses.replace(new_order(), amount_in=10**41)
     outcomes = await asyncio.gather(
-        *(create_order(new_order(), key) for _ in range(3)),
-        create_order(new_order()),
-        create_order(too_big),
-        create_order(new_order()),
+        *(RECORDS.insert(new_order(), key) for _ in range(3)),
+        RECORDS.insert(new_order()),
+        RECORDS.insert(too_big),
+        RECORDS.insert(new_order()),
         return_exceptions=True,
     )
     keyed, plain, refused = outcomes[:3], [outcomes[3], outcomes[5]], outcomes[4]
@@ -294,11 +326,14 @@ async def test_submits_together_share_one_insert_and_keep_their_own_outcomes(db:
 
 
 async def test_histories_read_together_each_get_their_own_events(db: Settings) -> None:
-    first = uuid.UUID((await create_order(new_order())).order_id)
-    second = uuid.UUID((await create_order(new_order())).order_id)
+    first = uuid.UUID((await RECORDS.insert(new_order())).order_id)
+    second = uuid.UUID((await RECORDS.insert(new_order())).order_id)
     await take_steps([StepRequest(first, [("routing", {}), ("building", {})], 1)])
     histories = await asyncio.gather(
-        load_events(first), load_events(first, 2), load_events(second), load_events(second, 1)
+        RECORDS.events_after(first),
+        RECORDS.events_after(first, 2),
+        RECORDS.events_after(second),
+        RECORDS.events_after(second, 1),
     )
     assert [[(e.order_id, e.seq) for e in h] for h in histories] == [
         [(str(first), 1), (str(first), 2), (str(first), 3)],

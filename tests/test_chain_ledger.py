@@ -17,12 +17,15 @@ from shared.db import pool
 from shared.dex.chain import SimulatedChain, new_signature, order_transactions
 from shared.dex.routing import Route
 from shared.dex.store import PoolStore
+from shared.events import EventPublisher
 from shared.execution import Executor, load_order, plan_route
-from shared.orders.insert import create_order
-from shared.orders.steps import OrderFields, transition
+from shared.orders.records import OrderRecords, OrderSteps
+from shared.orders.steps import OrderFields
 from shared.tokens import Token, resolve_token, token_by_symbol
 from tests.engine import Engine, wait_terminal
 from tests.test_persistence import new_order
+
+RECORDS = OrderRecords()  # this test process's road to the orders tables
 
 SOL, USDC = token_by_symbol("SOL"), token_by_symbol("USDC")
 
@@ -76,20 +79,21 @@ async def chain_and_executor(settings: Settings) -> AsyncIterator[tuple[Simulate
             failure_rate=0.0,
             rng=random.Random(1),
         )
-        yield chain, Executor(redis, settings.redis_namespace, store, chain)
+        publisher = EventPublisher(redis, settings.redis_namespace)
+        yield chain, Executor(OrderSteps(RECORDS, publisher), store, chain)
     finally:
         await redis.aclose()
 
 
 async def submitted_order(settings: Settings, chain: SimulatedChain) -> tuple[uuid.UUID, str]:
     """An order moved to `submitted` with a stored signature, as an attempt leaves it."""
-    created = await create_order(new_order())
+    created = await RECORDS.insert(new_order())
     assert created is not None
     order_id, signature = uuid.UUID(created.order_id), new_signature()
     for status in ("routing", "building"):
-        assert await transition(order_id, status, attempt=1)  # type: ignore[arg-type]
+        assert await RECORDS.transition(order_id, status, attempt=1)  # type: ignore[arg-type]
     fields = OrderFields(tx_signature=signature, min_amount_out=1)
-    assert await transition(order_id, "submitted", attempt=1, fields=fields)
+    assert await RECORDS.transition(order_id, "submitted", attempt=1, fields=fields)
     return order_id, signature
 
 
@@ -110,13 +114,13 @@ async def test_a_signature_is_decided_once_and_listed_once(db: Settings) -> None
             )
             assert sent == expired  # both see the one decision
             outcomes.add(sent.status)
-            ledger = await order_transactions(executor.redis, db.redis_namespace, order_id)
+            ledger = await order_transactions(chain._redis, db.redis_namespace, order_id)
             assert [(s, r.status) for s, r in ledger] == [(signature, sent.status)]
         # A signature declared dead never settles afterwards.
         order_id, signature = str(uuid.uuid4()), new_signature()
         assert (await chain.expire(signature, order_id)).status == "dead"
         assert (await chain.send(signature, order_id, route, 1)).status == "dead"
-        ledger = await order_transactions(executor.redis, db.redis_namespace, order_id)
+        ledger = await order_transactions(chain._redis, db.redis_namespace, order_id)
         assert [r.status for _, r in ledger] == ["dead"]
     assert outcomes <= {"settled", "dead"}
 
@@ -128,7 +132,7 @@ async def test_an_order_whose_transaction_settled_is_confirmed_not_failed(db: Se
         order_id, signature = await submitted_order(db, chain)
         record = await chain.send(signature, str(order_id), await sol_usdc_route(executor), 1)
         assert record.status == "settled"
-        order = await load_order(order_id, lambda key: _resolve(executor, db, key))
+        order = await load_order(RECORDS, order_id, lambda key: _resolve(executor, db, key))
         assert order is not None
         await executor.fail(order, order.attempt, "ATTEMPTS_EXHAUSTED", "no attempts left")
         row = await pool().fetchrow("SELECT status, amount_out FROM orders WHERE id = $1", order_id)
@@ -136,7 +140,7 @@ async def test_an_order_whose_transaction_settled_is_confirmed_not_failed(db: Se
 
         # Not landed: the signature is declared dead (it can never land now) and the order fails.
         order_id, signature = await submitted_order(db, chain)
-        order = await load_order(order_id, lambda key: _resolve(executor, db, key))
+        order = await load_order(RECORDS, order_id, lambda key: _resolve(executor, db, key))
         assert order is not None
         await executor.fail(order, order.attempt, "ATTEMPTS_EXHAUSTED", "no attempts left")
         assert await pool().fetchval("SELECT status FROM orders WHERE id = $1", order_id) == (
@@ -146,4 +150,4 @@ async def test_an_order_whose_transaction_settled_is_confirmed_not_failed(db: Se
 
 
 async def _resolve(executor: Executor, settings: Settings, key: str) -> Token | None:
-    return await resolve_token(executor.redis, settings.redis_namespace, key)
+    return await resolve_token(executor.chain._redis, settings.redis_namespace, key)

@@ -10,13 +10,14 @@ import redis.asyncio as aioredis
 
 from shared.config import Settings
 from shared.db import pool
-from shared.orders.insert import create_order
-from shared.orders.reads import load_events
-from shared.orders.steps import OrderFields, transition
+from shared.orders.records import OrderRecords
+from shared.orders.steps import OrderFields
 from shared.orders.submission import NewOrder
 from shared.ratelimit import StartLimiter
 from shared.tokens import token_by_symbol
 from tests.engine import WALLET
+
+RECORDS = OrderRecords()  # this test process's road to the orders tables
 
 
 def new_order() -> NewOrder:
@@ -31,26 +32,28 @@ def new_order() -> NewOrder:
 
 
 async def test_order_and_first_event_are_written_together(db: Settings) -> None:
-    event = await create_order(new_order())
+    event = await RECORDS.insert(new_order())
     order_id = uuid.UUID(event.order_id)
     row = await pool().fetchrow(
         "SELECT status, last_seq, amount_in FROM orders WHERE id = $1", order_id
     )
     assert (row["status"], row["last_seq"], int(row["amount_in"])) == ("pending", 1, 1_500_000_000)
-    assert [(e.seq, e.status) for e in await load_events(order_id)] == [(1, "pending")]
+    assert [(e.seq, e.status) for e in await RECORDS.events_after(order_id)] == [(1, "pending")]
 
 
 async def test_transitions_are_conditional_and_number_events(db: Settings) -> None:
-    order_id = uuid.UUID((await create_order(new_order())).order_id)
-    assert await transition(order_id, "building", attempt=1) is None  # pending -> building: no
-    routing = await transition(order_id, "routing", attempt=1, data={"chosen": "raydium"})
+    order_id = uuid.UUID((await RECORDS.insert(new_order())).order_id)
+    assert (
+        await RECORDS.transition(order_id, "building", attempt=1) is None
+    )  # pending -> building: no
+    routing = await RECORDS.transition(order_id, "routing", attempt=1, data={"chosen": "raydium"})
     assert routing is not None and (routing.seq, routing.attempt) == (2, 1)
     # The same attempt cannot enter routing twice; a newer attempt can.
-    assert await transition(order_id, "routing", attempt=1) is None
-    assert (await transition(order_id, "routing", attempt=2)).seq == 3  # type: ignore[union-attr]
+    assert await RECORDS.transition(order_id, "routing", attempt=1) is None
+    assert (await RECORDS.transition(order_id, "routing", attempt=2)).seq == 3  # type: ignore[union-attr]
     # A runner of the older attempt can move nothing any more.
-    assert await transition(order_id, "building", attempt=1) is None
-    building = await transition(
+    assert await RECORDS.transition(order_id, "building", attempt=1) is None
+    building = await RECORDS.transition(
         order_id, "building", attempt=2, fields=OrderFields(venue="meteora", min_amount_out=99)
     )
     assert building is not None and building.seq == 4
@@ -63,17 +66,17 @@ async def test_transitions_are_conditional_and_number_events(db: Settings) -> No
         "meteora",
         99,
     )
-    assert [e.seq for e in await load_events(order_id)] == [1, 2, 3, 4]
+    assert [e.seq for e in await RECORDS.events_after(order_id)] == [1, 2, 3, 4]
 
 
 async def test_terminal_orders_do_not_move(db: Settings) -> None:
-    order_id = uuid.UUID((await create_order(new_order())).order_id)
-    failed = await transition(
+    order_id = uuid.UUID((await RECORDS.insert(new_order())).order_id)
+    failed = await RECORDS.transition(
         order_id, "failed", attempt=0, fields=OrderFields(failure_code="X", failure_reason="y")
     )
     assert failed is not None
     for status in ("routing", "building", "submitted", "confirmed", "failed", "cancelled"):
-        assert await transition(order_id, status, attempt=5) is None  # type: ignore[arg-type]
+        assert await RECORDS.transition(order_id, status, attempt=5) is None  # type: ignore[arg-type]
 
 
 async def test_rate_limiter_spaces_starts_across_clients(db: Settings) -> None:

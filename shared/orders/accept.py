@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import dataclass
 
 import msgspec
 import structlog
@@ -17,12 +18,14 @@ from redis.exceptions import RedisError
 
 from shared.config import Settings
 from shared.db import pool
-from shared.execution import outside_step
 from shared.jobs.queue import enqueue_order
 from shared.jobs.saq_fork import OrderQueue
-from shared.orders.insert import CreatedOrder, create_order, idempotent_answer
-from shared.orders.submission import NewOrder
+from shared.orders.insert import CreatedOrder, idempotent_answer
+from shared.orders.records import OrderRecords, OrderSteps
+from shared.orders.submission import NewOrder, validate_submit
 from shared.schemas import SubmitOrderRequest
+from shared.telemetry.recording import order_accepted
+from shared.tokens import load_launched_tokens
 from shared.waiting.book import WaitingBook, waiting_order
 
 log = structlog.get_logger(__name__)
@@ -38,35 +41,47 @@ def request_hash(body: SubmitOrderRequest) -> str:
     return hashlib.sha256(msgspec.json.encode(body)).hexdigest()
 
 
+@dataclass(frozen=True)
+class Intake:
+    """What accepting and cancelling orders needs; one per API process (create_app)."""
+
+    settings: Settings
+    redis: Redis
+    records: OrderRecords
+    steps: OrderSteps
+    queue: OrderQueue
+    book: WaitingBook
+
+
 async def accept_order(
-    order: NewOrder,
-    settings: Settings,
-    queue: OrderQueue,
-    book: WaitingBook,
-    idempotency: tuple[str, str] | None = None,
-) -> tuple[str, bool]:
-    """(order id, whether it is the replay of an earlier submit with the same key)."""
-    created = await create_order(order, idempotency)
+    intake: Intake, request: SubmitOrderRequest, idempotency_key: str | None = None
+) -> str:
+    """Validate, store and hand on; return the order id (an earlier one for a replayed
+    Idempotency-Key). Raises InvalidRequest, IdempotencyKeyReused."""
+    if request.order_type == "sniper":  # a sniper may not target a token that already launched
+        await load_launched_tokens(intake.redis, intake.settings.redis_namespace)
+    order = validate_submit(request)
+    idempotency = None if idempotency_key is None else (idempotency_key, request_hash(request))
+    created = await intake.records.insert(order, idempotency)
     if created is None:
         assert idempotency is not None
         key, digest = idempotency
         earlier = await idempotent_answer(key)
         if earlier is None or earlier[0] != digest:
             raise IdempotencyKeyReused("this Idempotency-Key was used with a different request")
-        return earlier[1], True
-    await hand_off(order, created, settings, queue, book)
-    return created.order_id, False
+        return earlier[1]
+    await hand_off(intake, order, created)
+    order_accepted(order.order_type)
+    return created.order_id
 
 
-async def hand_off(
-    order: NewOrder, created: CreatedOrder, settings: Settings, queue: OrderQueue, book: WaitingBook
-) -> None:
+async def hand_off(intake: Intake, order: NewOrder, created: CreatedOrder) -> None:
     try:
         if order.order_type == "market":
-            await enqueue_order(queue, settings, created.order_id)
+            await enqueue_order(intake.queue, intake.settings, created.order_id)
         else:
             assert created.expires_at is not None
-            await book.add(
+            await intake.book.add(
                 waiting_order(
                     created.order_id,
                     order.order_type,
@@ -104,9 +119,7 @@ class CancelOutcome:
     TOO_LATE = "too_late"
 
 
-async def cancel_order(
-    order_id: uuid.UUID, wallet: str, redis: Redis, namespace: str, book: WaitingBook
-) -> tuple[str, str | None]:
+async def cancel_order(intake: Intake, order_id: uuid.UUID, wallet: str) -> tuple[str, str | None]:
     """(outcome, the order's status after). Only the owner may cancel, and only an order that
     has not started executing: the conditional transition races a trigger, and one wins."""
     row = await pool().fetchrow("SELECT wallet_address, status FROM orders WHERE id = $1", order_id)
@@ -115,10 +128,10 @@ async def cancel_order(
     if row["wallet_address"] != wallet:
         return CancelOutcome.NOT_OWNER, row["status"]
     data = {"reason": "cancelled by the owner"}
-    event = await outside_step(redis, namespace, order_id, "cancelled", data)
+    event = await intake.steps.outside(order_id, "cancelled", data)
     if event is None:
         status = await pool().fetchval("SELECT status FROM orders WHERE id = $1", order_id)
         return CancelOutcome.TOO_LATE, status
     # Off the book (a waiting order), so no trigger looks at it again.
-    await book.claim_by_id(str(order_id))
+    await intake.book.claim_by_id(str(order_id))
     return CancelOutcome.CANCELLED, "cancelled"

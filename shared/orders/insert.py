@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from shared.batching import Batcher, distinct_rounds
+from shared.batching import in_rounds
 from shared.db import pool
 from shared.orders.statuses import format_timestamp
 from shared.orders.submission import NewOrder
@@ -105,7 +105,7 @@ def limit_floor_base_units(
 
 
 @dataclass(frozen=True, slots=True)
-class _Insert:
+class OrderInsert:
     order_id: uuid.UUID
     order: NewOrder
     idempotency: tuple[str, str] | None
@@ -113,12 +113,9 @@ class _Insert:
     waiting: dict[str, Any] | None
 
 
-async def create_order(
-    order: NewOrder, idempotency: tuple[str, str] | None = None
-) -> CreatedOrder | None:
-    """Store a new order with its first event(s), in one statement shared with the orders
-    submitted at the same moment. With `idempotency` (key, request hash): None when that key
-    was used before (nothing is stored)."""
+def new_insert(order: NewOrder, idempotency: tuple[str, str] | None = None) -> OrderInsert:
+    """What storing `order` writes: its id, and its first event(s). With `idempotency` (key,
+    request hash) the order is stored only if the key is new."""
     pending: dict[str, Any] = {
         "orderType": order.order_type,
         "tokenIn": order.token_in.symbol,
@@ -127,50 +124,36 @@ async def create_order(
         "slippageBps": order.slippage_bps,
     }
     waiting = None if order.order_type == "market" else waiting_data(order)
-    insert = _Insert(uuid.uuid4(), order, idempotency, pending, waiting)
-    row = await _insert_orders(insert)
-    if isinstance(row, Exception):
-        raise row
-    if row is None:
-        return None
+    return OrderInsert(uuid.uuid4(), order, idempotency, pending, waiting)
+
+
+def created_order(insert: OrderInsert, row: asyncpg.Record) -> CreatedOrder:
     order_id = str(insert.order_id)
     stamp = format_timestamp(row["created_at"])
-    events = [OrderEvent(order_id, 1, "pending", 0, stamp, pending)]
-    if waiting is not None:
-        events.append(OrderEvent(order_id, 2, "waiting", 0, stamp, waiting))
+    events = [OrderEvent(order_id, 1, "pending", 0, stamp, insert.pending)]
+    if insert.waiting is not None:
+        events.append(OrderEvent(order_id, 2, "waiting", 0, stamp, insert.waiting))
     return CreatedOrder(order_id, events, row["created_at"], row["expires_at"])
 
 
-def _idempotency_key(insert: _Insert) -> str | None:
+def _idempotency_key(insert: OrderInsert) -> str | None:
     return insert.idempotency[0] if insert.idempotency else None
 
 
-async def _insert_batch(inserts: list[_Insert]) -> list[asyncpg.Record | Exception | None]:
-    """The inserts, in one statement per round of distinct Idempotency-Keys (normally one):
-    per insert its row, None (its key was used before), or the error that refused it. Should
-    a statement fail on one order's data, each order is retried alone, so that one bad order
-    fails only its own submit."""
-    rows: dict[uuid.UUID, asyncpg.Record | Exception] = {}
-    for this_round in distinct_rounds(inserts, key=_idempotency_key):
-        # Keys in one order, so that two processes' batches cannot wait on each other.
-        this_round.sort(key=lambda insert: _idempotency_key(insert) or "")
-        try:
-            found = await _insert_round(this_round)
-        except asyncpg.DataError as error:
-            found = []
-            if len(this_round) == 1:
-                rows[this_round[0].order_id] = error
-            else:
-                for insert in this_round:
-                    try:
-                        found += await _insert_round([insert])
-                    except asyncpg.DataError as own_error:
-                        rows[insert.order_id] = own_error
-        rows.update((row["id"], row) for row in found)
-    return [rows.get(insert.order_id) for insert in inserts]
+async def insert_orders(inserts: list[OrderInsert]) -> list[asyncpg.Record | BaseException | None]:
+    """The inserts, in one statement per round of distinct Idempotency-Keys (normally one),
+    keys in one order: per insert its row, None (its key was used before), or the error that
+    refused it (one bad order fails only its own submit)."""
+    return await in_rounds(
+        inserts,
+        _insert_round,
+        key=_idempotency_key,
+        lock_order=lambda insert: _idempotency_key(insert) or "",
+        isolate=(asyncpg.DataError,),
+    )
 
 
-async def _insert_round(inserts: list[_Insert]) -> list[asyncpg.Record]:
+async def _insert_round(inserts: list[OrderInsert]) -> dict[int, asyncpg.Record | None]:
     columns: list[list[Any]] = [[] for _ in range(14)]
     for insert in inserts:
         order = insert.order
@@ -194,10 +177,8 @@ async def _insert_round(inserts: list[_Insert]) -> list[asyncpg.Record]:
             strict=True,
         ):
             column.append(value)
-    return await pool().fetch(_INSERT_SQL, *columns)
-
-
-_insert_orders = Batcher("order_inserts", _insert_batch)
+    rows = {row["id"]: row for row in await pool().fetch(_INSERT_SQL, *columns)}
+    return {index: rows.get(insert.order_id) for index, insert in enumerate(inserts)}
 
 
 async def idempotent_answer(key: str) -> tuple[str, str] | None:

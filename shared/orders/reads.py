@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import base58
 import msgspec
 
-from shared.batching import Batcher
 from shared.db import pool
 from shared.orders.statuses import format_timestamp
 from shared.schemas import (
@@ -18,6 +18,9 @@ from shared.schemas import (
     OrderView,
 )
 from shared.tokens import find_token, format_price
+
+if TYPE_CHECKING:  # records.py reads through this module
+    from shared.orders.records import OrderRecords
 
 
 class ReplayedEvent(msgspec.Struct, rename="camel"):
@@ -40,13 +43,7 @@ ORDER BY wanted.ord, e.seq
 """
 
 
-async def load_events(order_id: uuid.UUID, after_seq: int = 0) -> list[ReplayedEvent]:
-    """The order's events after `after_seq`, in seq order; read together with the other
-    streams opening at the same moment."""
-    return await _load_events((order_id, after_seq))
-
-
-async def _load_events_batch(wanted: list[tuple[uuid.UUID, int]]) -> list[list[ReplayedEvent]]:
+async def load_events(wanted: list[tuple[uuid.UUID, int]]) -> list[list[ReplayedEvent]]:
     order_ids, after = zip(*wanted, strict=True)
     rows = await pool().fetch(_EVENTS_SQL, list(order_ids), list(after))
     found: list[list[ReplayedEvent]] = [[] for _ in wanted]
@@ -63,9 +60,6 @@ async def _load_events_batch(wanted: list[tuple[uuid.UUID, int]]) -> list[list[R
             )
         )
     return found
-
-
-_load_events = Batcher("history_reads", _load_events_batch)
 
 
 async def order_progress(order_id: uuid.UUID) -> tuple[str, int] | None:
@@ -117,11 +111,13 @@ def _order_view(row: object) -> OrderView:
     )
 
 
-async def get_order(order_id: uuid.UUID) -> tuple[OrderView, list[ReplayedEvent]] | None:
+async def get_order(
+    records: OrderRecords, order_id: uuid.UUID
+) -> tuple[OrderView, list[ReplayedEvent]] | None:
     row = await pool().fetchrow(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = $1", order_id)
     if row is None:
         return None
-    return _order_view(row), await load_events(order_id)
+    return _order_view(row), await records.events_after(order_id)
 
 
 def encode_cursor(created_at: datetime, order_id: uuid.UUID) -> str:
@@ -165,9 +161,9 @@ async def order_history(
     return OrderHistoryPage(orders=[_order_view(r) for r in page], next_cursor=next_cursor)
 
 
-async def order_with_timeline(order_id: uuid.UUID) -> OrderView | None:
+async def order_with_timeline(records: OrderRecords, order_id: uuid.UUID) -> OrderView | None:
     """The order view with its whole timeline under `events`; None for an unknown order."""
-    found = await get_order(order_id)
+    found = await get_order(records, order_id)
     if found is None:
         return None
     view, events = found

@@ -11,9 +11,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import msgspec
 
-from shared.batching import distinct_rounds
+from shared.batching import in_rounds
 from shared.db import pool
 from shared.orders.statuses import ALLOWED_FROM, TERMINAL_SQL, format_timestamp
 from shared.schemas import OrderEvent, OrderStatus
@@ -97,24 +98,23 @@ RETURNING order_id, seq, status, attempt, created_at
 """
 
 
-async def take_steps(requests: list[StepRequest]) -> list[list[OrderEvent]]:
+async def take_steps(requests: list[StepRequest]) -> list[list[OrderEvent] | BaseException]:
     """Take every request's steps; per request, its stored events in seq order ([] when the
-    order had moved on). One statement per round of distinct orders (normally one)."""
-    results: dict[int, list[OrderEvent]] = {}
-    # The same order twice in one UPDATE would be moved once for both: later rounds.
-    for this_round in distinct_rounds(list(enumerate(requests)), key=lambda ir: ir[1].order_id):
-        # Rows locked in id order, so that two processes' batches cannot wait on each other.
-        this_round.sort(key=lambda item: item[1].order_id)
-        results.update(await _take_steps_once(this_round))
-    return [results[index] for index in range(len(requests))]
+    order had moved on), or the error that refused its row. One statement per round of
+    distinct orders (normally one): the same order twice in one UPDATE would move once."""
+    return await in_rounds(
+        requests,
+        _take_steps_once,
+        key=lambda request: request.order_id,
+        lock_order=lambda request: request.order_id,
+        isolate=(asyncpg.DataError,),
+    )
 
 
-async def _take_steps_once(
-    requests: list[tuple[int, StepRequest]],
-) -> dict[int, list[OrderEvent]]:
+async def _take_steps_once(requests: list[StepRequest]) -> dict[int, list[OrderEvent]]:
     orders: list[list[Any]] = [[] for _ in range(12)]
     steps: list[list[Any]] = [[] for _ in range(4)]
-    for _, request in requests:
+    for request in requests:
         fields = request.fields
         for column, value in zip(
             orders,
@@ -145,7 +145,7 @@ async def _take_steps_once(
     for row in rows:
         by_order.setdefault(row["order_id"], []).append(row)
     out: dict[int, list[OrderEvent]] = {}
-    for index, request in requests:
+    for index, request in enumerate(requests):
         data_by_ordinal = [data for _, data in request.steps]
         first_seq = 0
         events = []
@@ -163,18 +163,3 @@ async def _take_steps_once(
             )
         out[index] = events
     return out
-
-
-async def transition(
-    order_id: uuid.UUID,
-    to: OrderStatus,
-    *,
-    attempt: int | None,
-    data: dict[str, Any] | None = None,
-    fields: OrderFields | None = None,
-) -> OrderEvent | None:
-    """One step on its own: the stored event, or None when another actor (a newer attempt,
-    a cancel) moved the order first."""
-    request = StepRequest(order_id, [(to, data or {})], attempt, fields or OrderFields())
-    (events,) = await take_steps([request])
-    return events[0] if events else None

@@ -24,10 +24,10 @@ from redis.exceptions import RedisError
 from shared.config import Settings
 from shared.db import pool
 from shared.dex.store import PoolStore
-from shared.execution import Executor
 from shared.jobs.queue import enqueue_order
 from shared.jobs.saq_fork import OrderQueue
 from shared.launch import Launched, launch_channel
+from shared.orders.records import OrderSteps
 from shared.tokens import find_token, load_launched_tokens
 from shared.waiting.book import (
     Trigger,
@@ -67,7 +67,7 @@ class Watcher:
         store: PoolStore,
         book: WaitingBook,
         queue: OrderQueue,
-        executor: Executor,
+        steps: OrderSteps,
     ) -> None:
         self.redis = redis
         self.settings = settings
@@ -75,7 +75,7 @@ class Watcher:
         self.store = store
         self.book = book
         self.queue = queue
-        self.executor = executor
+        self.steps = steps
         self.identity = uuid.uuid4().hex
         self.leader = False
         self._prices_moved = asyncio.Event()
@@ -219,13 +219,13 @@ class Watcher:
     async def expire_due(self, now: float) -> int:
         expired = 0
         for order in await self.book.due(now):
-            expired += await expire_order(self.executor, self.book, order)
+            expired += await expire_order(self.steps, self.book, order)
         return expired
 
 
-async def expire_order(executor: Executor, book: WaitingBook, order: WaitingOrder) -> int:
+async def expire_order(steps: OrderSteps, book: WaitingBook, order: WaitingOrder) -> int:
     """waiting -> expired (conditional: a trigger or a cancel may have won), then off the book."""
-    event = await executor.step_by_id(
+    event = await steps.outside(
         uuid.UUID(order.order_id), "expired", {"reason": "the order's deadline passed"}
     )
     await book.claim(order)

@@ -12,6 +12,8 @@ from saq.queue.redis import RedisQueue
 from shared.config import Settings
 from shared.dex.store import PoolStore
 from shared.events import EventHub
+from shared.orders.accept import Intake
+from shared.orders.records import OrderRecords
 from shared.ratelimit import SubmitLimiter
 from shared.waiting.book import WaitingBook
 
@@ -25,6 +27,8 @@ class ApiState:
     store: PoolStore
     book: WaitingBook
     submit_limiter: SubmitLimiter
+    records: OrderRecords  # the orders tables, with group commit
+    intake: Intake  # accepting and cancelling orders
 
 
 def provide_state(state: State) -> ApiState:

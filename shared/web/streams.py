@@ -24,6 +24,7 @@ from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 
 from shared.events import EventHub
+from shared.orders.records import OrderRecords
 from shared.streaming import UnknownOrder, follow_order
 from shared.telemetry.recording import track_websocket
 from shared.web.errors import unavailable_part
@@ -70,14 +71,18 @@ _shutdown: _Shutdown | None = None  # set by close_streams_on_shutdown
 
 @track_websocket
 async def stream_order(
-    socket: WebSocket, hub: EventHub, order_id: uuid.UUID, after_seq: int
+    socket: WebSocket,
+    hub: EventHub,
+    records: OrderRecords,
+    order_id: uuid.UUID,
+    after_seq: int,
 ) -> None:
     """Send the events, then close 1000 after the terminal one (4404 for an unknown order,
     1001 on shutdown, 1013 or 1011 when the stream cannot go on)."""
 
     async def send_all() -> tuple[int, str]:
         try:
-            async for message in follow_order(hub, order_id, after_seq):
+            async for message in follow_order(hub, records, order_id, after_seq):
                 await socket.send_data(message.decode(), mode="text")
         except UnknownOrder:
             return CLOSE_UNKNOWN_ORDER, f"unknown order {order_id}"

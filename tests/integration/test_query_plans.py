@@ -11,6 +11,7 @@ tables were small would still be in use after they grew.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -21,16 +22,17 @@ import redis.asyncio as aioredis
 
 from shared.config import Settings
 from shared.db import close_database, open_database, pool
-from shared.execution import _load_order_rows
 from shared.jobs.queue import create_queue
-from shared.orders.insert import create_order
-from shared.orders.reads import get_order, load_events, order_history
-from shared.orders.steps import OrderFields, StepRequest, take_steps, transition
+from shared.orders.reads import get_order, order_history
+from shared.orders.records import OrderRecords
+from shared.orders.steps import OrderFields, StepRequest, take_steps
 from shared.orders.submission import NewOrder
 from shared.sweep import sweep_stale_orders
 from shared.telemetry.summary import queue_metrics
 from shared.tokens import token_by_symbol
 from shared.waiting.book import WaitingBook, reconcile
+
+RECORDS = OrderRecords()  # this test process's road to the orders tables
 
 WALLET = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
 FINISHED = 60_000  # finished orders loaded in SQL, five events each
@@ -73,11 +75,11 @@ async def engine_workload(settings: Settings, redis: aioredis.Redis) -> None:
             limit_price=Decimal(1000) if waits else None,
             expires_in_s=60 if waits else None,
         )
-        created = await create_order(order)
+        created = await RECORDS.insert(order)
         assert created is not None
         ids.append(uuid.UUID(created.order_id))
     market = ids[:3]
-    await _load_order_rows(market)
+    await asyncio.gather(*(RECORDS.row(i) for i in market))
     steps = [("routing", {}), ("building", {}), ("submitted", {})]
     moved = await take_steps(
         [StepRequest(i, steps, 1, OrderFields(tx_signature="s")) for i in market]
@@ -88,8 +90,8 @@ async def engine_workload(settings: Settings, redis: aioredis.Redis) -> None:
     )
     assert all(len(events) == 1 for events in done)
     for order_id in ids:
-        assert len(await load_events(order_id, 0)) >= 2
-        assert await get_order(order_id) is not None
+        assert len(await RECORDS.events_after(order_id, 0)) >= 2
+        assert await get_order(RECORDS, order_id) is not None
     await order_history(WALLET, limit=20, cursor=None, status=None)
     await order_history(WALLET, limit=20, cursor=None, status="confirmed")
     queue = create_queue(settings, redis)
@@ -167,13 +169,13 @@ async def test_the_status_counts_are_the_orders_own(
         await engine_workload(settings, redis)
     waiting = await pool().fetch("SELECT id FROM orders WHERE status = 'waiting' LIMIT 2")
     assert len(waiting) == 2
-    assert await transition(waiting[0]["id"], "cancelled", attempt=None) is not None
-    assert await transition(waiting[1]["id"], "expired", attempt=None) is not None
-    failed = await create_order(
+    assert await RECORDS.transition(waiting[0]["id"], "cancelled", attempt=None) is not None
+    assert await RECORDS.transition(waiting[1]["id"], "expired", attempt=None) is not None
+    failed = await RECORDS.insert(
         NewOrder("market", token_by_symbol("SOL"), token_by_symbol("USDC"), 10**9, 50, WALLET)
     )
     assert failed is not None
-    assert await transition(uuid.UUID(failed.order_id), "failed", attempt=1) is not None
+    assert await RECORDS.transition(uuid.UUID(failed.order_id), "failed", attempt=1) is not None
     counted = {
         row["status"]: row["n"]
         for row in await pool().fetch("SELECT status, count(*) AS n FROM orders GROUP BY status")
