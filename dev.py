@@ -3,7 +3,7 @@
 
     python3 dev.py up                  run the whole engine locally (order-engine up)
     python3 dev.py test [pytest args]  run the test suite
-    python3 dev.py lint                ruff check + ruff format --check
+    python3 dev.py lint                ruff check + ruff format --check + mypy (strict, shared/)
     python3 dev.py bench [args]        run loadtest/bench_core.py (the core figures)
     python3 dev.py run CMD [args]      run any command inside the project's venv
     python3 dev.py setup               only create/refresh .venv
@@ -138,8 +138,8 @@ def main(args: list[str]) -> None:
         run([tool("pytest"), *rest])
     elif command == "lint":
         ruff = tool("ruff")
-        code = call([ruff, "check", "."])
-        sys.exit(code or call([ruff, "format", "--check", "."]))
+        code = call([ruff, "check", "."]) or call([ruff, "format", "--check", "."])
+        sys.exit(code or call([tool("mypy")]))  # strict on shared/ (pyproject.toml)
     elif command == "bench":
         run([str(PYTHON), "-m", "loadtest.bench_core", *rest])
     else:

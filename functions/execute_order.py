@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import structlog
 from redis.asyncio import Redis
 from saq import Job
@@ -22,6 +23,7 @@ from saq import Job
 from shared.config import Settings
 from shared.errors import OrderFailure
 from shared.execution import Executor, load_order
+from shared.order_events import PreviousError, Trigger
 from shared.orders.records import OrderRecords
 from shared.ratelimit import StartLimiter
 from shared.telemetry.recording import attempt_started, rate_limit_waited, retry
@@ -69,7 +71,8 @@ async def heartbeat(job: Job, every_s: float) -> AsyncIterator[None]:
 async def execute_order(
     ctx: dict[str, Any], *, order_id: str, trigger: dict[str, Any] | None = None
 ) -> None:
-    """`trigger`: why a waiting (limit or sniper) order fired; it goes into `routing`."""
+    """`trigger`: why a waiting (limit or sniper) order fired, as the job payload carries it
+    (JSON); it goes into `routing`."""
     deps: WorkerDeps = ctx["deps"]
     job: Job = ctx["job"]
     settings = deps.settings
@@ -97,7 +100,7 @@ async def execute_order(
             if wait_ms:
                 await asyncio.sleep(wait_ms / 1000)
             attempt_started(order, attempt)
-            await deps.executor.run_attempt(order, attempt, _previous_error(job), trigger)
+            await deps.executor.run_attempt(order, attempt, _previous_error(job), _trigger(trigger))
     except OrderFailure as failure:
         if failure.transient and attempt < settings.queue_max_attempts:
             _schedule_retry(job, settings, attempt, failure.code, failure.message)
@@ -129,16 +132,20 @@ def _schedule_retry(job: Job, settings: Settings, attempt: int, code: str, messa
     job.meta["previous_error"] = {"code": code, "message": message, "attempt": attempt}
 
 
-def _previous_error(job: Job) -> dict[str, Any] | None:
+def _previous_error(job: Job) -> PreviousError | None:
     if "previous_error" in job.meta:
-        return dict(job.meta.pop("previous_error"))
+        return msgspec.convert(job.meta.pop("previous_error"), PreviousError)
     if job.error:  # SAQ's sweep retried it: the worker running it stopped answering
-        return {"code": "WORKER_LOST", "message": job.error.splitlines()[-1][:200]}
+        return PreviousError(code="WORKER_LOST", message=job.error.splitlines()[-1][:200])
     return None
+
+
+def _trigger(payload: dict[str, Any] | None) -> Trigger | None:
+    return None if payload is None else msgspec.convert(payload, Trigger)
 
 
 def _last_error_text(job: Job) -> str:
     previous = _previous_error(job)
     if previous:
-        return f"no attempts left; the last failed with {previous['code']}: {previous['message']}"
+        return f"no attempts left; the last failed with {previous.code}: {previous.message}"
     return "no attempts left"

@@ -19,14 +19,13 @@ import logging
 from collections.abc import Iterator
 from typing import Final
 
-import msgspec
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from shared.batching import Batcher
-from shared.schemas import OrderEvent
+from shared.order_events import OrderEvent, encode_event
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +36,6 @@ SILENCE_LIMIT_S = 2.0  # nothing heard for this long (not even a PONG): the subs
 
 class LiveFeedLost(RedisConnectionError):
     """The process lost its event subscription: a stream cannot promise the next event."""
-
-
-_encode_event = msgspec.json.Encoder(decimal_format="string").encode
 
 
 def order_channel(namespace: str, order_id: str) -> str:
@@ -64,7 +60,7 @@ class EventPublisher:
             for events in batches:
                 for event in events:
                     pipe.publish(
-                        order_channel(self._namespace, event.order_id), _encode_event(event)
+                        order_channel(self._namespace, event.order_id), encode_event(event)
                     )
             await pipe.execute()
         return [None] * len(batches)
@@ -140,7 +136,7 @@ class EventHub:
                     self._subscribed.clear()
                     self._lose_all()
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
             if was_subscribed:
                 backoff_s = 0.1  # it worked until now: try again at once
             await asyncio.sleep(backoff_s)

@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 import structlog
 
@@ -25,12 +24,24 @@ from shared.dex.routing import NoRoute, Route, best_route, direct_quotes
 from shared.dex.store import PoolStore
 from shared.errors import PermanentFailure, TransientFailure
 from shared.faults import crash_point
+from shared.order_events import (
+    BuildingData,
+    ConfirmedData,
+    EventData,
+    FailedData,
+    FailureReason,
+    OrderEvent,
+    PreviousError,
+    RoutingData,
+    SubmittedData,
+    Trigger,
+)
 from shared.orders.insert import limit_floor_base_units
 from shared.orders.records import OrderRecords, OrderSteps
 from shared.orders.statuses import TERMINAL
 from shared.orders.steps import OrderFields
 from shared.quotes import min_amount_out, route_label, route_view, venue_quote_view
-from shared.schemas import OrderEvent, OrderStatus
+from shared.schemas import OrderStatus
 from shared.tokens import Token, format_price
 
 log = structlog.get_logger(__name__)
@@ -126,7 +137,7 @@ class Executor:
         order: OrderToExecute,
         to: OrderStatus,
         attempt: int,
-        data: dict[str, Any],
+        data: EventData,
         fields: OrderFields | None = None,
     ) -> OrderEvent | None:
         """One step of the attempt; None when someone else moved the order first."""
@@ -151,7 +162,7 @@ class Executor:
             order,
             "failed",
             attempt,
-            {"error": {"code": code, "message": message}},
+            FailedData(error=FailureReason(code=code, message=message)),
             OrderFields(failure_code=code, failure_reason=message),
         )
 
@@ -159,8 +170,8 @@ class Executor:
         self,
         order: OrderToExecute,
         attempt: int,
-        previous_error: dict[str, str] | None,
-        trigger: dict[str, Any] | None = None,
+        previous_error: PreviousError | None,
+        trigger: Trigger | None = None,
     ) -> None:
         """Run attempt number `attempt`. Raises OrderFailure; transient ones may be retried."""
         if order.status == "submitted" and order.tx_signature:
@@ -178,20 +189,20 @@ class Executor:
         routing = self._routing_data(order, plan, previous_error, trigger)
         floor = order.floor(route.amount_out)
         signature = new_signature()
-        building = {
-            "venue": route_label(route),
-            "expectedAmountOut": order.token_out.format(route.amount_out),
-            "minAmountOut": order.token_out.format(floor),
-            "slippageBps": order.slippage_bps,
-        }
+        building = BuildingData(
+            venue=route_label(route),
+            expected_amount_out=order.token_out.format(route.amount_out),
+            min_amount_out=order.token_out.format(floor),
+            slippage_bps=order.slippage_bps,
+        )
         # Routing, building and submitted are all decided before the transaction is sent:
         # one write takes the three steps. The signature is stored before it is sent, so a
         # retry can always ask the chain what became of it.
         fields = OrderFields(venue=route_label(route), min_amount_out=floor, tx_signature=signature)
-        decided: list[tuple[OrderStatus, dict[str, Any]]] = [
+        decided: list[tuple[OrderStatus, EventData]] = [
             ("routing", routing),
             ("building", building),
-            ("submitted", {"txSignature": signature}),
+            ("submitted", SubmittedData(tx_signature=signature)),
         ]
         if not await self.steps.take(order, order.id, decided, attempt, fields):
             return
@@ -204,24 +215,22 @@ class Executor:
         self,
         order: OrderToExecute,
         plan: Plan,
-        previous_error: dict[str, str] | None,
-        trigger: dict[str, Any] | None,
-    ) -> dict[str, Any]:
+        previous_error: PreviousError | None,
+        trigger: Trigger | None,
+    ) -> RoutingData:
         route = plan.route
-        data: dict[str, Any] = {
-            "quotes": [venue_quote_view(q) for q in plan.venue_quotes],
-            "chosen": route_label(route),
-            "route": route_view(route),
-            "bestSingleVenueAmountOut": order.token_out.format(route.best_single_amount_out),
-            "gainBps": route.gain_bps,
-        }
-        if previous_error:
-            data["previousError"] = previous_error
-        if trigger:
-            data["trigger"] = trigger  # why a waiting order fired
+        data = RoutingData(
+            quotes=[venue_quote_view(q) for q in plan.venue_quotes],
+            chosen=route_label(route),
+            route=route_view(route),
+            best_single_venue_amount_out=order.token_out.format(route.best_single_amount_out),
+            gain_bps=route.gain_bps,
+            previous_error=previous_error,
+            trigger=trigger,  # why a waiting order fired
+        )
         log.info(
             "route chosen",
-            route=data["chosen"],
+            route=data.chosen,
             amount_out=route.amount_out,
             best_single_venue_out=route.best_single_amount_out,
             gain_bps=route.gain_bps,
@@ -248,16 +257,16 @@ class Executor:
                 f"the swap would pay less than minAmountOut "
                 f"{order.token_out.format(floor or 0)} {order.token_out.symbol}",
             )
-        confirmed = {
-            "txHash": signature,
-            "amountOut": order.token_out.format(record.amount_out),
-            "executedPrice": format_price(
+        confirmed = ConfirmedData(
+            tx_hash=signature,
+            amount_out=order.token_out.format(record.amount_out),
+            executed_price=format_price(
                 order.token_in, order.token_out, order.amount_in, record.amount_out
             ),
-            "slot": record.slot,
-            "executionTimeMs": 0 if sent_at is None else round((time.monotonic() - sent_at) * 1000),
-            "totalTimeMs": round((time.time() - order.created_at_epoch_s) * 1000),
-        }
+            slot=record.slot,
+            execution_time_ms=0 if sent_at is None else round((time.monotonic() - sent_at) * 1000),
+            total_time_ms=round((time.time() - order.created_at_epoch_s) * 1000),
+        )
         await self.step(
             order, "confirmed", attempt, confirmed, OrderFields(amount_out=record.amount_out)
         )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable
 from decimal import Decimal
 from fractions import Fraction
-from typing import Literal
+from typing import Literal, cast
 
 import base58
 import msgspec
@@ -82,7 +83,8 @@ async def launch(
 ) -> LaunchResult:
     """Register the token, add its pool, then announce it (in that order: whoever hears the
     announcement finds both)."""
-    await redis.hsetnx(launched_tokens_key(namespace), token.mint, msgspec.json.encode(token))
+    encoded = msgspec.json.encode(token).decode()
+    await cast(Awaitable[bool], redis.hsetnx(launched_tokens_key(namespace), token.mint, encoded))
     register_token(token)
     if not await store.add(pool):
         raise ValueError(f"pool {pool.pool_id} exists already")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 import msgspec
 
@@ -11,6 +10,7 @@ from shared.decoding import int_in_range
 from shared.dex.pool_maths import SwapResult
 from shared.dex.routing import Route
 from shared.errors import InvalidRequest
+from shared.order_events import RouteLeg, RouteView, VenueQuote
 from shared.schemas import FieldError
 from shared.tokens import find_token
 
@@ -76,41 +76,41 @@ def route_label(route: Route) -> str:
     return ">".join(hops)
 
 
-def route_view(route: Route) -> dict[str, Any]:
+def route_view(route: Route) -> RouteView:
     """The route in the routing event: legs with venue, pool, share, amounts, fee, impact."""
-    return {
-        "amountIn": _ui(route.mint_in, route.amount_in),
-        "amountOut": _ui(route.mint_out, route.amount_out),
-        "via": None if route.via is None else _symbol(route.via),
-        "priceImpactBps": route.price_impact_bps,
-        "legs": [
-            {
-                "hop": leg.hop,
-                "venue": leg.venue,
-                "poolId": leg.pool_id,
-                "tokenIn": _symbol(leg.mint_in),
-                "tokenOut": _symbol(leg.mint_out),
-                "percent": leg.percent,
-                "amountIn": _ui(leg.mint_in, leg.amount_in),
-                "amountOut": _ui(leg.mint_out, leg.amount_out),
-                "feeAmount": _ui(leg.mint_in, leg.fee_amount),
-                "priceImpactBps": leg.price_impact_bps,
-            }
+    return RouteView(
+        amount_in=_ui(route.mint_in, route.amount_in),
+        amount_out=_ui(route.mint_out, route.amount_out),
+        via=None if route.via is None else _symbol(route.via),
+        price_impact_bps=route.price_impact_bps,
+        legs=[
+            RouteLeg(
+                hop=leg.hop,
+                venue=leg.venue,
+                pool_id=leg.pool_id,
+                token_in=_symbol(leg.mint_in),
+                token_out=_symbol(leg.mint_out),
+                percent=leg.percent,
+                amount_in=_ui(leg.mint_in, leg.amount_in),
+                amount_out=_ui(leg.mint_out, leg.amount_out),
+                fee_amount=_ui(leg.mint_in, leg.fee_amount),
+                price_impact_bps=leg.price_impact_bps,
+            )
             for leg in route.legs
         ],
-    }
+    )
 
 
-def venue_quote_view(result: SwapResult) -> dict[str, Any]:
+def venue_quote_view(result: SwapResult) -> VenueQuote:
     """One venue's quote for the whole amount on the direct pair."""
-    return {
-        "venue": result.venue,
-        "poolId": result.pool_id,
-        "amountOut": _ui(result.mint_out, result.amount_out),
-        "feeAmount": _ui(result.mint_in, result.fee_amount),
-        "feeBps": round(result.fee_bps, 2),
-        "priceImpactBps": result.price_impact_bps,
-    }
+    return VenueQuote(
+        venue=result.venue,
+        pool_id=result.pool_id,
+        amount_out=_ui(result.mint_out, result.amount_out),
+        fee_amount=_ui(result.mint_in, result.fee_amount),
+        fee_bps=round(result.fee_bps, 2),
+        price_impact_bps=result.price_impact_bps,
+    )
 
 
 class RoutePlanStep(msgspec.Struct, rename="camel"):

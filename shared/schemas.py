@@ -7,10 +7,12 @@ new fields get defaults, no field changes type.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
+
+from shared.order_events import OrderEvent
 
 OrderType = Literal["market", "limit", "sniper"]
 OrderStatus = Literal[
@@ -66,17 +68,6 @@ class SubmitOrderResponse(Wire, omit_defaults=True):
     ws_url: str | None = None
 
 
-class OrderEvent(Wire):
-    """One status step; the same object is stored, published and sent on the WebSocket."""
-
-    order_id: str
-    seq: int
-    status: OrderStatus
-    attempt: int
-    timestamp: str
-    data: dict[str, Any] = {}
-
-
 class OrderView(Wire):
     order_id: str
     order_type: OrderType
@@ -98,7 +89,7 @@ class OrderView(Wire):
     limit_price: str | None = None
     max_price_impact_bps: int | None = None
     expires_at: str | None = None
-    events: list[OrderEvent] | None = None
+    events: list[OrderEvent] | None = None  # the timeline, in seq order
 
 
 class OrderHistoryPage(Wire):

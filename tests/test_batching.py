@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 import asyncpg
+import msgspec
 import structlog
 from saq.job import Status
 from saq.utils import now
@@ -26,6 +27,7 @@ from shared.orders.insert import CreatedOrder
 from shared.orders.records import OrderRecords
 from shared.orders.steps import StepRequest, take_steps
 from shared.tokens import token_by_symbol
+from tests.helpers import sample
 from tests.test_chain_ledger import chain_and_executor
 from tests.test_persistence import new_order
 
@@ -201,17 +203,21 @@ async def new_order_id() -> uuid.UUID:
 
 async def test_take_steps_moves_many_orders_and_refuses_only_the_wrong_one(db: Settings) -> None:
     a, b, pending = [await new_order_id() for _ in range(3)]
+    # Each event keeps its own request's data: tell them apart by what they carry.
+    routing_a = msgspec.structs.replace(sample("routing"), chosen="a")
+    routing_b = msgspec.structs.replace(sample("routing"), chosen="b")
+    building_b = msgspec.structs.replace(sample("building"), venue="b")
     results = await take_steps(
         [
-            StepRequest(a, [("routing", {"n": 1})], 1),
-            StepRequest(pending, [("building", {})], 1),  # pending -> building: refused
-            StepRequest(b, [("routing", {"n": 2}), ("building", {"n": 3})], 1),
+            StepRequest(a, [("routing", routing_a)], 1),
+            StepRequest(pending, [("building", sample("building"))], 1),  # pending: refused
+            StepRequest(b, [("routing", routing_b), ("building", building_b)], 1),
         ]
     )
-    assert [[(e.seq, e.status, e.data) for e in events] for events in results] == [
-        [(2, "routing", {"n": 1})],
+    assert [[(e.seq, e.status, e.data) for e in events] for events in results] == [  # type: ignore[union-attr]
+        [(2, "routing", routing_a)],
         [],
-        [(2, "routing", {"n": 2}), (3, "building", {"n": 3})],
+        [(2, "routing", routing_b), (3, "building", building_b)],
     ]
     rows = await pool().fetch(
         "SELECT id, status, last_seq FROM orders WHERE id = ANY($1::uuid[])", [a, b, pending]
@@ -227,10 +233,12 @@ async def test_take_steps_runs_the_same_order_twice_in_separate_rounds(db: Setti
     a, b = await new_order_id(), await new_order_id()
     results = await take_steps(
         [
-            StepRequest(a, [("routing", {})], 1),
-            StepRequest(b, [("routing", {})], 1),
-            StepRequest(a, [("building", {})], 1),  # sees the routing just taken
-            StepRequest(b, [("routing", {})], 1),  # the same attempt enters routing once
+            StepRequest(a, [("routing", sample("routing"))], 1),
+            StepRequest(b, [("routing", sample("routing"))], 1),
+            StepRequest(a, [("building", sample("building"))], 1),  # sees the routing just taken
+            StepRequest(
+                b, [("routing", sample("routing"))], 1
+            ),  # the same attempt enters routing once
         ]
     )
     assert [[(e.seq, e.status) for e in events] for events in results] == [
@@ -328,7 +336,9 @@ async def test_submits_together_share_one_insert_and_keep_their_own_outcomes(db:
 async def test_histories_read_together_each_get_their_own_events(db: Settings) -> None:
     first = uuid.UUID((await RECORDS.insert(new_order())).order_id)
     second = uuid.UUID((await RECORDS.insert(new_order())).order_id)
-    await take_steps([StepRequest(first, [("routing", {}), ("building", {})], 1)])
+    await take_steps(
+        [StepRequest(first, [("routing", sample("routing")), ("building", sample("building"))], 1)]
+    )
     histories = await asyncio.gather(
         RECORDS.events_after(first),
         RECORDS.events_after(first, 2),

@@ -23,6 +23,7 @@ from shared.orders.records import OrderRecords, OrderSteps
 from shared.orders.steps import OrderFields
 from shared.tokens import Token, resolve_token, token_by_symbol
 from tests.engine import Engine, wait_terminal
+from tests.helpers import sample
 from tests.test_persistence import new_order
 
 RECORDS = OrderRecords()  # this test process's road to the orders tables
@@ -91,9 +92,11 @@ async def submitted_order(settings: Settings, chain: SimulatedChain) -> tuple[uu
     assert created is not None
     order_id, signature = uuid.UUID(created.order_id), new_signature()
     for status in ("routing", "building"):
-        assert await RECORDS.transition(order_id, status, attempt=1)  # type: ignore[arg-type]
+        assert await RECORDS.transition(order_id, status, attempt=1, data=sample(status))  # type: ignore[arg-type]
     fields = OrderFields(tx_signature=signature, min_amount_out=1)
-    assert await RECORDS.transition(order_id, "submitted", attempt=1, fields=fields)
+    assert await RECORDS.transition(
+        order_id, "submitted", attempt=1, fields=fields, data=sample("submitted")
+    )
     return order_id, signature
 
 

@@ -16,6 +16,7 @@ from shared.orders.submission import NewOrder
 from shared.ratelimit import StartLimiter
 from shared.tokens import token_by_symbol
 from tests.engine import WALLET
+from tests.helpers import sample
 
 RECORDS = OrderRecords()  # this test process's road to the orders tables
 
@@ -44,17 +45,25 @@ async def test_order_and_first_event_are_written_together(db: Settings) -> None:
 async def test_transitions_are_conditional_and_number_events(db: Settings) -> None:
     order_id = uuid.UUID((await RECORDS.insert(new_order())).order_id)
     assert (
-        await RECORDS.transition(order_id, "building", attempt=1) is None
+        await RECORDS.transition(order_id, "building", attempt=1, data=sample("building")) is None
     )  # pending -> building: no
-    routing = await RECORDS.transition(order_id, "routing", attempt=1, data={"chosen": "raydium"})
+    routing = await RECORDS.transition(order_id, "routing", attempt=1, data=sample("routing"))
     assert routing is not None and (routing.seq, routing.attempt) == (2, 1)
     # The same attempt cannot enter routing twice; a newer attempt can.
-    assert await RECORDS.transition(order_id, "routing", attempt=1) is None
-    assert (await RECORDS.transition(order_id, "routing", attempt=2)).seq == 3  # type: ignore[union-attr]
+    assert await RECORDS.transition(order_id, "routing", attempt=1, data=sample("routing")) is None
+    assert (
+        await RECORDS.transition(order_id, "routing", attempt=2, data=sample("routing"))
+    ).seq == 3  # type: ignore[union-attr]
     # A runner of the older attempt can move nothing any more.
-    assert await RECORDS.transition(order_id, "building", attempt=1) is None
+    assert (
+        await RECORDS.transition(order_id, "building", attempt=1, data=sample("building")) is None
+    )
     building = await RECORDS.transition(
-        order_id, "building", attempt=2, fields=OrderFields(venue="meteora", min_amount_out=99)
+        order_id,
+        "building",
+        attempt=2,
+        fields=OrderFields(venue="meteora", min_amount_out=99),
+        data=sample("building"),
     )
     assert building is not None and building.seq == 4
     row = await pool().fetchrow(
@@ -72,11 +81,15 @@ async def test_transitions_are_conditional_and_number_events(db: Settings) -> No
 async def test_terminal_orders_do_not_move(db: Settings) -> None:
     order_id = uuid.UUID((await RECORDS.insert(new_order())).order_id)
     failed = await RECORDS.transition(
-        order_id, "failed", attempt=0, fields=OrderFields(failure_code="X", failure_reason="y")
+        order_id,
+        "failed",
+        attempt=0,
+        fields=OrderFields(failure_code="X", failure_reason="y"),
+        data=sample("failed"),
     )
     assert failed is not None
     for status in ("routing", "building", "submitted", "confirmed", "failed", "cancelled"):
-        assert await RECORDS.transition(order_id, status, attempt=5) is None  # type: ignore[arg-type]
+        assert await RECORDS.transition(order_id, status, attempt=5, data=sample(status)) is None  # type: ignore[arg-type]
 
 
 async def test_rate_limiter_spaces_starts_across_clients(db: Settings) -> None:

@@ -19,18 +19,22 @@ A bad value stops the process with a message naming the variable; nothing is rea
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
 
 from shared.config import (
+    LogLevel,
+    Milliseconds,
+    Prepare,
     SettingsError,
-    _parse_int,
-    _parse_range_ms,
-    _parse_rate,
-    _read_dotenv,
+    latency_range,
+    process_env,
+    read_settings,
+    upper,
 )
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -38,19 +42,19 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 class ChainSettings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
-    port: int = 8899
-    ws_port: int = 8900
-    slot_ms: int = 400
-    slot_compute_units: int = 48_000_000
-    max_pending: int = 100_000
+    port: Annotated[int, Meta(ge=1, le=65534)] = 8899
+    ws_port: Annotated[int, Meta(ge=1, le=65535)] = 8900
+    slot_ms: Annotated[int, Meta(ge=1, le=60_000)] = 400
+    slot_compute_units: Annotated[int, Meta(ge=1)] = 48_000_000
+    max_pending: Annotated[int, Meta(ge=1)] = 100_000
     programs_dir: str = str(PACKAGE_DIR / "programs")
-    seed: int | None = None
+    seed: Annotated[int, Meta(ge=0)] | None = None
     genesis_hook: str = ""
     data_dir: str = ".data"
-    failure_rate: float = 0.0
-    execution_latency_ms: tuple[int, int] = (0, 0)
-    log_level: str = "INFO"
-    log_format: str = "console"
+    failure_rate: Annotated[float, Meta(ge=0, le=1)] = 0.0
+    execution_latency_ms: tuple[Milliseconds, Milliseconds] = (0, 0)
+    log_level: LogLevel = "INFO"
+    log_format: Literal["console", "json"] = "console"
 
     @property
     def chain_dir(self) -> Path:
@@ -58,46 +62,33 @@ class ChainSettings(msgspec.Struct, frozen=True, kw_only=True):
         return Path(self.data_dir) / "chain"
 
 
+_VARIABLES = {
+    "CHAIN_HOST": "host",
+    "CHAIN_PORT": "port",
+    "CHAIN_WS_PORT": "ws_port",
+    "CHAIN_SLOT_MS": "slot_ms",
+    "CHAIN_SLOT_COMPUTE_UNITS": "slot_compute_units",
+    "CHAIN_MAX_PENDING": "max_pending",
+    "CHAIN_PROGRAMS_DIR": "programs_dir",
+    "CHAIN_SEED": "seed",
+    "CHAIN_GENESIS_HOOK": "genesis_hook",
+    "DATA_DIR": "data_dir",
+    "DEX_FAILURE_RATE": "failure_rate",
+    "DEX_EXECUTION_LATENCY_MS": "execution_latency_ms",
+    "LOG_LEVEL": "log_level",
+    "LOG_FORMAT": "log_format",
+}
+_PREPARE: dict[str, Prepare] = {"DEX_EXECUTION_LATENCY_MS": latency_range, "LOG_LEVEL": upper}
+
+
 def load_chain_settings(env: Mapping[str, str] | None = None) -> ChainSettings:
-    """Read settings from `env` (default: `.env` overlaid by the process environment)."""
-    if env is None:
-        env = {**_read_dotenv(Path(".env")), **os.environ}
-
-    def get(name: str) -> str | None:
-        raw = env.get(name)
-        return raw.strip() if raw is not None and raw.strip() != "" else None
-
-    values: dict[str, object] = {}
-    for name in ("CHAIN_HOST", "CHAIN_PROGRAMS_DIR", "CHAIN_GENESIS_HOOK"):
-        if (raw := get(name)) is not None:
-            values[name.removeprefix("CHAIN_").lower()] = raw
-    if (raw := get("DATA_DIR")) is not None:
-        values["data_dir"] = raw
-    ints = {
-        "CHAIN_PORT": ("port", 1, 65534),
-        "CHAIN_WS_PORT": ("ws_port", 1, 65535),
-        "CHAIN_SLOT_MS": ("slot_ms", 1, 60_000),
-        "CHAIN_SLOT_COMPUTE_UNITS": ("slot_compute_units", 1, None),
-        "CHAIN_MAX_PENDING": ("max_pending", 1, None),
-        "CHAIN_SEED": ("seed", 0, None),
-    }
-    for name, (field, low, high) in ints.items():
-        if (raw := get(name)) is not None:
-            values[field] = _parse_int(name, raw, low, high)
-    if "ws_port" not in values:
-        values["ws_port"] = int(values.get("port", 8899)) + 1  # type: ignore[call-overload]
-    if values["ws_port"] == values.get("port", 8899):
+    """Read settings from `env` (default: `.env` overlaid by the process environment).
+    PubSub listens on CHAIN_PORT + 1 unless CHAIN_WS_PORT says otherwise."""
+    env = dict(process_env() if env is None else env)
+    if not env.get("CHAIN_WS_PORT", "").strip():
+        port = env.get("CHAIN_PORT", "").strip()
+        env["CHAIN_WS_PORT"] = str(int(port) + 1) if port.isdigit() else ""
+    settings = read_settings(ChainSettings, env, _VARIABLES, _PREPARE)
+    if settings.ws_port == settings.port:
         raise SettingsError("CHAIN_WS_PORT must differ from CHAIN_PORT")
-    if (raw := get("DEX_FAILURE_RATE")) is not None:
-        values["failure_rate"] = _parse_rate("DEX_FAILURE_RATE", raw)
-    if (raw := get("DEX_EXECUTION_LATENCY_MS")) is not None:
-        values["execution_latency_ms"] = _parse_range_ms("DEX_EXECUTION_LATENCY_MS", raw)
-    if (raw := get("LOG_LEVEL")) is not None:
-        if raw.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise SettingsError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
-        values["log_level"] = raw.upper()
-    if (raw := get("LOG_FORMAT")) is not None:
-        if raw not in ("console", "json"):
-            raise SettingsError(f"LOG_FORMAT must be 'console' or 'json', got {raw!r}")
-        values["log_format"] = raw
-    return ChainSettings(**values)  # type: ignore[arg-type]
+    return settings

@@ -24,8 +24,9 @@ import asyncio
 import os
 import random
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import base58
 import msgspec
@@ -94,7 +95,10 @@ async def order_transactions(
     redis: Redis, namespace: str, order_id: str
 ) -> list[tuple[str, TxRecord]]:
     """Every signature the chain decided for the order, oldest first, with its record."""
-    signatures = [s.decode() for s in await redis.lrange(ledger_key(namespace, order_id), 0, -1)]
+    listed = await cast(
+        Awaitable[list[bytes]], redis.lrange(ledger_key(namespace, order_id), 0, -1)
+    )
+    signatures = [s.decode() for s in listed]
     if not signatures:
         return []
     raws = await redis.mget([tx_key(namespace, s) for s in signatures])
@@ -153,10 +157,10 @@ class SimulatedChain:
             if record.status == "dead":
                 raise TransientFailure("TX_EXPIRED", "the transaction was dropped before landing")
             return record
-        record = await self._land(_Landing(signature, order_id, route, min_amount_out))
-        if record is None:
+        landed = await self._land(_Landing(signature, order_id, route, min_amount_out))
+        if landed is None:
             raise TransientFailure("POOL_CONTENTION", "the pools kept moving; the swap didn't land")
-        return record
+        return landed
 
     async def _land_slot(self, landings: list[_Landing]) -> list[TxRecord | None]:
         """Land the transactions that arrive together as one slot: each runs, in arrival

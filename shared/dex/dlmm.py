@@ -183,7 +183,8 @@ def bin_price_q64(bin_id: int, bin_step: int) -> int:
     if low >> _GUARD_BITS == high >> _GUARD_BITS:
         return low >> _GUARD_BITS
     n = abs(bin_id)
-    return (num**n << SCALE_OFFSET) // den**n
+    exact: int = (num**n << SCALE_OFFSET) // den**n
+    return exact
 
 
 def bin_price(bin_id: int, bin_step: int) -> Fraction:

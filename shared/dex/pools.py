@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Context, Decimal
 from fractions import Fraction
+from typing import Any
 
 import msgspec
 
@@ -172,7 +173,7 @@ def pool_view(pool: Pool, with_bins: bool = False) -> PoolView:
     """The pool as GET /api/pools shows it; `with_bins`: every DLMM bin with liquidity too,
     ordered by bin id (the chart traders read a DLMM pool by)."""
     a, b = tokens(pool)
-    common = {
+    common: dict[str, Any] = {
         "pool_id": pool.pool_id,
         "venue": pool.venue,
         "token_a": _symbol(a),

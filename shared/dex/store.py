@@ -26,7 +26,7 @@ from shared.dex.market_seed import seed_pools
 from shared.dex.pools import Pool
 
 _encode = msgspec.json.Encoder().encode
-_decode_pool = msgspec.json.Decoder(Pool).decode  # type: ignore[arg-type]
+_decode_pool = msgspec.json.Decoder(Pool).decode
 
 # KEYS: states hash, versions hash, the price channel. ARGV: n, then n x (pool_id,
 # expected_version, new_state), then m, then m x (tx_key, tx_value, ledger_key, signature),
@@ -140,7 +140,7 @@ class PoolStore:
 
     async def add(self, pool: Pool) -> bool:
         """Add a new pool (a launch); False if one with that id exists."""
-        args = [pool.pool_id, _encode(pool)]
+        args: list[str | bytes] = [pool.pool_id, _encode(pool)]
         return bool(await self._seed(keys=[self._states, self._versions], args=args))
 
     async def snapshot(self, pool_ids: list[str] | None = None) -> Snapshot:

@@ -135,7 +135,8 @@ class OrderQueue(RedisQueue):
                 if not finished:
                     pipe.set(job.id, self.serialize(job))
                 else:
-                    pipe.lrem(self._active, 1, job.id).zrem(self._incomplete, job.id)
+                    pipe.lrem(self._active, 1, job.id)
+                    pipe.zrem(self._incomplete, job.id)
                     if job.ttl > 0:
                         pipe.setex(job.id, job.ttl, self.serialize(job))
                     elif job.ttl == 0:
@@ -209,7 +210,9 @@ class OrderQueue(RedisQueue):
         job = self.deserialize(raw)
         if job is None:  # listed as active, but its record is gone
             async with self.redis.pipeline(transaction=True) as pipe:
-                await pipe.lrem(self._active, 0, job_id).zrem(self._incomplete, job_id).execute()
+                pipe.lrem(self._active, 0, job_id.decode())
+                pipe.zrem(self._incomplete, job_id)
+                await pipe.execute()
             return True
         if job.status == Status.ACTIVE and not job.stuck:
             return False

@@ -20,6 +20,7 @@ from shared.config import Settings
 from shared.db import pool
 from shared.jobs.queue import enqueue_order
 from shared.jobs.saq_fork import OrderQueue
+from shared.order_events import EndedData
 from shared.orders.insert import CreatedOrder, idempotent_answer
 from shared.orders.records import OrderRecords, OrderSteps
 from shared.orders.submission import NewOrder, validate_submit
@@ -127,7 +128,7 @@ async def cancel_order(intake: Intake, order_id: uuid.UUID, wallet: str) -> tupl
         return CancelOutcome.UNKNOWN, None
     if row["wallet_address"] != wallet:
         return CancelOutcome.NOT_OWNER, row["status"]
-    data = {"reason": "cancelled by the owner"}
+    data = EndedData(reason="cancelled by the owner")
     event = await intake.steps.outside(order_id, "cancelled", data)
     if event is None:
         status = await pool().fetchval("SELECT status FROM orders WHERE id = $1", order_id)

@@ -14,11 +14,15 @@ import msgspec
 
 from shared.batching import in_rounds
 from shared.db import pool
+from shared.order_events import (
+    OrderEvent,
+    PendingData,
+    PendingEvent,
+    WaitingData,
+    WaitingEvent,
+)
 from shared.orders.statuses import format_timestamp
 from shared.orders.submission import NewOrder
-from shared.schemas import (
-    OrderEvent,
-)
 from shared.tokens import EXACT_CONTEXT, Token
 
 # A market order is stored `pending` with event 1. A limit or sniper order is stored
@@ -71,20 +75,18 @@ class CreatedOrder:
     expires_at: datetime | None
 
 
-def waiting_data(order: NewOrder) -> dict[str, Any]:
+def waiting_data(order: NewOrder) -> WaitingData:
     """What the `waiting` event says the order waits for."""
     if order.order_type == "limit":
         assert order.limit_price is not None and order.token_out is not None
-        return {
-            "waitingFor": "price",
-            "limitPrice": f"{order.limit_price.normalize():f}",
-            "minAmountOut": order.token_out.format(limit_floor(order)),
-        }
-    return {
-        "waitingFor": "launch",
-        "target": order.target,
-        "maxPriceImpactBps": order.max_price_impact_bps,
-    }
+        return WaitingData(
+            waiting_for="price",
+            limit_price=f"{order.limit_price.normalize():f}",
+            min_amount_out=order.token_out.format(limit_floor(order)),
+        )
+    return WaitingData(
+        waiting_for="launch", target=order.target, max_price_impact_bps=order.max_price_impact_bps
+    )
 
 
 def limit_floor(order: NewOrder) -> int:
@@ -109,20 +111,20 @@ class OrderInsert:
     order_id: uuid.UUID
     order: NewOrder
     idempotency: tuple[str, str] | None
-    pending: dict[str, Any]
-    waiting: dict[str, Any] | None
+    pending: PendingData
+    waiting: WaitingData | None
 
 
 def new_insert(order: NewOrder, idempotency: tuple[str, str] | None = None) -> OrderInsert:
     """What storing `order` writes: its id, and its first event(s). With `idempotency` (key,
     request hash) the order is stored only if the key is new."""
-    pending: dict[str, Any] = {
-        "orderType": order.order_type,
-        "tokenIn": order.token_in.symbol,
-        "tokenOut": order.token_out.symbol if order.token_out else order.target,
-        "amountIn": order.token_in.format(order.amount_in),
-        "slippageBps": order.slippage_bps,
-    }
+    pending = PendingData(
+        order_type=order.order_type,
+        token_in=order.token_in.symbol,
+        token_out=order.token_out.symbol if order.token_out else order.target,
+        amount_in=order.token_in.format(order.amount_in),
+        slippage_bps=order.slippage_bps,
+    )
     waiting = None if order.order_type == "market" else waiting_data(order)
     return OrderInsert(uuid.uuid4(), order, idempotency, pending, waiting)
 
@@ -130,9 +132,9 @@ def new_insert(order: NewOrder, idempotency: tuple[str, str] | None = None) -> O
 def created_order(insert: OrderInsert, row: asyncpg.Record) -> CreatedOrder:
     order_id = str(insert.order_id)
     stamp = format_timestamp(row["created_at"])
-    events = [OrderEvent(order_id, 1, "pending", 0, stamp, insert.pending)]
+    events: list[OrderEvent] = [PendingEvent(order_id, 1, 0, stamp, insert.pending)]
     if insert.waiting is not None:
-        events.append(OrderEvent(order_id, 2, "waiting", 0, stamp, insert.waiting))
+        events.append(WaitingEvent(order_id, 2, 0, stamp, insert.waiting))
     return CreatedOrder(order_id, events, row["created_at"], row["expires_at"])
 
 

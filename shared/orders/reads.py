@@ -6,13 +6,14 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import asyncpg
 import base58
 import msgspec
 
 from shared.db import pool
+from shared.order_events import decode_event
 from shared.orders.statuses import format_timestamp
 from shared.schemas import (
-    OrderEvent,
     OrderHistoryPage,
     OrderStatus,
     OrderView,
@@ -41,6 +42,9 @@ FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS wanted(order_id, after_seq
 JOIN order_events e ON e.order_id = wanted.order_id AND e.seq > wanted.after_seq
 ORDER BY wanted.ord, e.seq
 """
+
+
+_encode_replayed = msgspec.json.encode
 
 
 async def load_events(wanted: list[tuple[uuid.UUID, int]]) -> list[list[ReplayedEvent]]:
@@ -73,8 +77,8 @@ _ORDER_COLUMNS = """id, order_type, status, token_in, token_out, amount_in, slip
     tx_signature, failure_code, failure_reason, limit_price, max_price_impact_bps, expires_at"""
 
 
-def _order_view(row: object) -> OrderView:
-    get = row.__getitem__  # type: ignore[attr-defined]
+def _order_view(row: asyncpg.Record) -> OrderView:
+    get = row.__getitem__
     token_in = find_token(get("token_in"))
     token_out = find_token(get("token_out"))  # None: a sniper's token, not launched yet
     assert token_in is not None
@@ -167,15 +171,5 @@ async def order_with_timeline(records: OrderRecords, order_id: uuid.UUID) -> Ord
     if found is None:
         return None
     view, events = found
-    timeline = [
-        OrderEvent(
-            order_id=e.order_id,
-            seq=e.seq,
-            status=e.status,  # type: ignore[arg-type]
-            attempt=e.attempt,
-            timestamp=e.timestamp,
-            data=msgspec.json.decode(e.data),
-        )
-        for e in events
-    ]
+    timeline = [decode_event(_encode_replayed(e)) for e in events]
     return msgspec.structs.replace(view, events=timeline)

@@ -21,11 +21,12 @@ from shared.batching import Batcher
 from shared.db import pool
 from shared.events import EventPublisher
 from shared.faults import crash_point
+from shared.order_events import EventData, OrderEvent
 from shared.orders.insert import CreatedOrder, created_order, insert_orders, new_insert
 from shared.orders.reads import ReplayedEvent, load_events
 from shared.orders.steps import OrderFields, StepRequest, take_steps
 from shared.orders.submission import NewOrder
-from shared.schemas import OrderEvent, OrderStatus
+from shared.schemas import OrderStatus
 from shared.telemetry.recording import step_committed
 
 log = structlog.get_logger(__name__)
@@ -71,12 +72,12 @@ class OrderRecords:
         to: OrderStatus,
         *,
         attempt: int | None,
-        data: dict[str, Any] | None = None,
+        data: EventData,
         fields: OrderFields | None = None,
     ) -> OrderEvent | None:
         """One step, written and not published (OrderSteps publishes): its event, or None
         when another actor (a newer attempt, a cancel) moved the order first."""
-        request = StepRequest(order_id, [(to, data or {})], attempt, fields or OrderFields())
+        request = StepRequest(order_id, [(to, data)], attempt, fields or OrderFields())
         events = await self.take_steps(request)
         return events[0] if events else None
 
@@ -100,7 +101,7 @@ class OrderSteps:
         self,
         order: Any,
         order_id: uuid.UUID,
-        steps: list[tuple[OrderStatus, dict[str, Any]]],
+        steps: list[tuple[OrderStatus, EventData]],
         attempt: int | None,
         fields: OrderFields | None = None,
     ) -> list[OrderEvent]:
@@ -120,7 +121,7 @@ class OrderSteps:
         return events
 
     async def outside(
-        self, order_id: uuid.UUID, to: OrderStatus, data: dict[str, Any]
+        self, order_id: uuid.UUID, to: OrderStatus, data: EventData
     ) -> OrderEvent | None:
         """A step from outside an attempt (cancel, expiry); None when the order had moved on."""
         events = await self.take(None, order_id, [(to, data)], None)

@@ -16,8 +16,9 @@ import msgspec
 
 from shared.batching import in_rounds
 from shared.db import pool
+from shared.order_events import EventData, OrderEvent, make_event
 from shared.orders.statuses import ALLOWED_FROM, TERMINAL_SQL, format_timestamp
-from shared.schemas import OrderEvent, OrderStatus
+from shared.schemas import OrderStatus
 
 _json = msgspec.json.Encoder(decimal_format="string")
 
@@ -40,7 +41,7 @@ class StepRequest:
     `attempt` None: whatever attempt the order is at (a cancel or an expiry)."""
 
     order_id: uuid.UUID
-    steps: list[tuple[OrderStatus, dict[str, Any]]]
+    steps: list[tuple[OrderStatus, EventData]]
     attempt: int | None
     fields: OrderFields = field(default_factory=OrderFields)
 
@@ -114,6 +115,7 @@ async def take_steps(requests: list[StepRequest]) -> list[list[OrderEvent] | Bas
 async def _take_steps_once(requests: list[StepRequest]) -> dict[int, list[OrderEvent]]:
     orders: list[list[Any]] = [[] for _ in range(12)]
     steps: list[list[Any]] = [[] for _ in range(4)]
+    value: Any
     for request in requests:
         fields = request.fields
         for column, value in zip(
@@ -152,13 +154,13 @@ async def _take_steps_once(requests: list[StepRequest]) -> dict[int, list[OrderE
         for row in sorted(by_order.get(request.order_id, ()), key=lambda r: r["seq"]):
             first_seq = first_seq or row["seq"]
             events.append(
-                OrderEvent(
-                    order_id=str(request.order_id),
-                    seq=row["seq"],
-                    status=row["status"],
-                    attempt=row["attempt"],
-                    timestamp=format_timestamp(row["created_at"]),
-                    data=data_by_ordinal[row["seq"] - first_seq],
+                make_event(
+                    row["status"],
+                    str(request.order_id),
+                    row["seq"],
+                    row["attempt"],
+                    format_timestamp(row["created_at"]),
+                    data_by_ordinal[row["seq"] - first_seq],
                 )
             )
         out[index] = events

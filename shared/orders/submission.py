@@ -11,10 +11,7 @@ import base58
 
 from shared.decoding import convert_fields, decode_json_object
 from shared.errors import InvalidRequest
-from shared.schemas import (
-    FieldError,
-    SubmitOrderRequest,
-)
+from shared.schemas import FieldError, OrderType, SubmitOrderRequest
 from shared.tokens import EXACT_CONTEXT, Token, find_token
 
 DEFAULT_SLIPPAGE_BPS = 50
@@ -27,7 +24,7 @@ class NewOrder:
     """A validated submit, in base units. A sniper's `token_out` is None until its token
     launches: `target` is what it waits for (a symbol, upper-cased, or a mint)."""
 
-    order_type: str
+    order_type: OrderType
     token_in: Token
     token_out: Token | None
     amount_in: int

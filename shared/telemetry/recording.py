@@ -229,7 +229,7 @@ def step_committed(order: Any, event: Any) -> None:
             _STAGE[ended[0]].observe(now - state.mark)
         state.mark, state.last = now, status
     if status == "routing":
-        chosen = event.data.get("chosen") if isinstance(event.data, dict) else None
+        chosen = getattr(event.data, "chosen", None)
         if chosen:
             route_chosen(str(chosen))
     elif status in TERMINAL:

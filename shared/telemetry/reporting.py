@@ -18,8 +18,8 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Awaitable, Iterable
+from typing import Any, cast
 
 import msgspec
 import structlog
@@ -93,9 +93,9 @@ class Reporter:
             pipe = self.redis.pipeline(transaction=False)
             totals = _totals_key(self.namespace)
             for key, delta in deltas.items():
-                pipe.hincrbyfloat(totals, key, delta)
+                pipe.hincrbyfloat(totals, key.decode(), delta)
             entry = {"role": self.role, "at": time.time(), "gauges": _gauge_list(gauges)}
-            pipe.hset(_processes_key(self.namespace), self.process_id, _encode(entry))
+            pipe.hset(_processes_key(self.namespace), self.process_id, _encode(entry).decode())
             await pipe.execute()
             self._sent.update(values)
 
@@ -122,7 +122,9 @@ class Reporter:
             self._task = None
         with contextlib.suppress(Exception):
             await self.flush()
-            await self.redis.hdel(_processes_key(self.namespace), self.process_id)
+            await cast(
+                Awaitable[int], self.redis.hdel(_processes_key(self.namespace), self.process_id)
+            )
 
 
 def _gauge_list(gauges: dict[bytes, float]) -> list[tuple[str, float]]:
@@ -178,7 +180,8 @@ async def render_metrics(redis: Redis, namespace: str, queue: Any | None = None)
             await _reporter.flush()
     try:
         async with redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(_totals_key(namespace)).hgetall(_processes_key(namespace))
+            pipe.hgetall(_totals_key(namespace))
+            pipe.hgetall(_processes_key(namespace))
             raw_totals, raw_processes = await pipe.execute()
     except (RedisError, OSError):  # Redis away: this process's own figures, better than none
         return generate_latest(REGISTRY)
@@ -203,7 +206,7 @@ async def render_metrics(redis: Redis, namespace: str, queue: Any | None = None)
             live_gauges[key.encode()] = live_gauges.get(key.encode(), 0.0) + float(value)
     if forget:
         with contextlib.suppress(Exception):
-            await redis.hdel(_processes_key(namespace), *forget)
+            await cast(Awaitable[int], redis.hdel(_processes_key(namespace), *forget))
 
     families: list[Metric] = []
     for local in REGISTRY.collect():
@@ -240,7 +243,7 @@ async def render_metrics(redis: Redis, namespace: str, queue: Any | None = None)
     families.append(reporting)
     if queue is not None:
         families.extend(await _queue_families(queue))
-    return generate_latest(_Families(families))  # type: ignore[arg-type]
+    return generate_latest(_Families(families))
 
 
 async def _queue_families(queue: Any) -> list[Metric]:

@@ -532,7 +532,7 @@ def base_fee_bps_of(parameters: StaticParameters, bin_step: int) -> int:
     rate = parameters.base_factor * bin_step * 10 * 10**parameters.base_fee_power_factor
     if rate % 100_000:
         raise ValueError(f"base fee rate {rate} / 1e9 is not a whole bps")
-    return rate // 100_000
+    return int(rate // 100_000)
 
 
 class DlmmAddresses(msgspec.Struct, frozen=True, kw_only=True):

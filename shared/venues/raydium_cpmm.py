@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
+from typing import Any
 
 import msgspec
 from solders.instruction import AccountMeta, Instruction
@@ -245,8 +246,8 @@ def encode_pool_state(pool: PoolState) -> bytes:
 def decode_pool_state(data: bytes) -> PoolState:
     _check(data, POOL_STATE_DISCRIMINATOR, POOL_STATE_LEN, "PoolState")
     f = _POOL_STATE.unpack_from(data)
-    keys = {k: Pubkey(v) for k, v in zip(_POOL_KEYS, f[1:11], strict=True)}
-    ints = dict(zip(_POOL_INTS, f[11:25], strict=True))
+    keys: dict[str, Any] = {k: Pubkey(v) for k, v in zip(_POOL_KEYS, f[1:11], strict=True)}
+    ints: dict[str, Any] = dict(zip(_POOL_INTS, f[11:25], strict=True))
     ints["enable_creator_fee"] = bool(ints["enable_creator_fee"])
     return PoolState(**keys, **ints, creator_fees_token_0=f[26], creator_fees_token_1=f[27])
 

@@ -20,9 +20,10 @@ second trigger harmless.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from decimal import Decimal
 from fractions import Fraction
+from typing import cast
 
 import msgspec
 from redis.asyncio import Redis
@@ -30,6 +31,7 @@ from redis.asyncio import Redis
 from shared.db import pool
 from shared.dex.pools import Pool, holding, other_mint
 from shared.dex.routing import NoRoute, Route, apply_route, best_route
+from shared.order_events import LaunchTrigger, PriceTrigger, Trigger
 from shared.orders.insert import limit_floor_base_units
 from shared.tokens import Token, find_token
 
@@ -96,7 +98,7 @@ class WaitingBook:
         is_limit = order.order_type == "limit"
         score = float(order.limit_price) if is_limit else order.arrival  # type: ignore[arg-type]
         keys = [self.orders, self.index_key(order), self.expiries, self.pairs if is_limit else ""]
-        args = [
+        args: list[str | bytes | float] = [
             order.order_id,
             _encode(order),
             score,
@@ -117,12 +119,13 @@ class WaitingBook:
     async def get(self, order_ids: list[str]) -> list[WaitingOrder]:
         if not order_ids:
             return []
-        raw = await self._redis.hmget(self.orders, order_ids)
+        raw = await cast(Awaitable[list[bytes | None]], self._redis.hmget(self.orders, order_ids))
         return [_decode_waiting(r) for r in raw if r is not None]
 
     async def limit_directions(self) -> list[tuple[str, str]]:
-        members = await self._redis.smembers(self.pairs)
-        return [tuple(m.decode().split(":", 1)) for m in members]  # type: ignore[misc]
+        members = await cast(Awaitable[set[bytes]], self._redis.smembers(self.pairs))
+        pairs = (m.decode().partition(":") for m in members)  # written as "mint:key"
+        return [(mint, key) for mint, _, key in pairs]
 
     async def limit_candidates(
         self, mint_in: str, mint_out: str, best_price: float
@@ -143,7 +146,7 @@ class WaitingBook:
         return await self.get([i.decode() for i in ids])
 
     async def count(self) -> int:
-        return int(await self._redis.hlen(self.orders))
+        return int(await cast(Awaitable[int], self._redis.hlen(self.orders)))
 
 
 def waiting_order(
@@ -218,15 +221,17 @@ def best_marginal_price(
     )
 
 
-class Trigger(msgspec.Struct, frozen=True):
+class Fired(msgspec.Struct, frozen=True):
+    """A waiting order that fires now: its route as it would go now, and why."""
+
     order: WaitingOrder
     route: Route
-    reason: dict[str, object]
+    reason: Trigger
 
 
 def limit_triggers(
     pools: dict[str, Pool], candidates: list[WaitingOrder], token_in: Token, token_out: Token
-) -> list[Trigger]:
+) -> list[Fired]:
     """The candidates that fire now, lowest limit first. Each one that fires is applied to
     `pools` (a private copy), so the next sees the market it will leave behind."""
     fired = []
@@ -242,13 +247,12 @@ def limit_triggers(
         price = Fraction(route.amount_out, order.amount_in) * Fraction(10) ** (
             token_in.decimals - token_out.decimals
         )
-        reason = {
-            "trigger": "price",
-            "limitPrice": f"{order.limit_price}",
-            "executablePrice": f"{float(price):.12g}",
-            "quotedAmountOut": token_out.format(route.amount_out),
-        }
-        fired.append(Trigger(order, route, reason))
+        reason = PriceTrigger(
+            limit_price=f"{order.limit_price}",
+            executable_price=f"{float(price):.12g}",
+            quoted_amount_out=token_out.format(route.amount_out),
+        )
+        fired.append(Fired(order, route, reason))
         pools.update(apply_route(pools, route))
     return fired
 
@@ -259,7 +263,7 @@ def sniper_triggers(
     launched: Token,
     pool_id: str,
     min_liquidity_ui: Decimal,
-) -> list[Trigger]:
+) -> list[Fired]:
     """Snipers that fire on a launch, oldest first, each only if the new pool holds at least
     the minimum liquidity of its quote token and the sniper's price impact stays under its
     cap; each one that fires is applied to `pools`, so later ones see the pool it leaves."""
@@ -284,15 +288,14 @@ def sniper_triggers(
         cap = order.max_price_impact_bps or 0
         if route.price_impact_bps > cap:
             continue
-        reason = {
-            "trigger": "launch",
-            "token": launched.symbol,
-            "mint": launched.mint,
-            "poolId": pool_id,
-            "position": position,
-            "priceImpactBps": route.price_impact_bps,
-            "maxPriceImpactBps": cap,
-        }
-        fired.append(Trigger(order, route, reason))
+        reason = LaunchTrigger(
+            token=launched.symbol,
+            mint=launched.mint,
+            pool_id=pool_id,
+            position=position,
+            price_impact_bps=route.price_impact_bps,
+            max_price_impact_bps=cap,
+        )
+        fired.append(Fired(order, route, reason))
         pools.update(apply_route(pools, route))
     return fired

@@ -27,10 +27,11 @@ from shared.dex.store import PoolStore
 from shared.jobs.queue import enqueue_order
 from shared.jobs.saq_fork import OrderQueue
 from shared.launch import Launched, launch_channel
+from shared.order_events import EndedData
 from shared.orders.records import OrderSteps
 from shared.tokens import find_token, load_launched_tokens
 from shared.waiting.book import (
-    Trigger,
+    Fired,
     WaitingBook,
     WaitingOrder,
     best_marginal_price,
@@ -146,7 +147,7 @@ class Watcher:
                     self._prices_moved.set()
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
 
     async def _evaluate_prices(self) -> None:
         while True:
@@ -201,12 +202,15 @@ class Watcher:
         log.info("launch handled", token=token.symbol, snipers=len(snipers), fired=fired)
         return fired
 
-    async def fire(self, trigger: Trigger) -> int:
+    async def fire(self, trigger: Fired) -> int:
         """Claim the order (one claimer wins), then enqueue its execution with the reason."""
         if not await self.book.claim(trigger.order):
             return 0
         await enqueue_order(
-            self.queue, self.settings, trigger.order.order_id, trigger=trigger.reason
+            self.queue,
+            self.settings,
+            trigger.order.order_id,
+            trigger=msgspec.to_builtins(trigger.reason),
         )
         return 1
 
@@ -226,7 +230,7 @@ class Watcher:
 async def expire_order(steps: OrderSteps, book: WaitingBook, order: WaitingOrder) -> int:
     """waiting -> expired (conditional: a trigger or a cancel may have won), then off the book."""
     event = await steps.outside(
-        uuid.UUID(order.order_id), "expired", {"reason": "the order's deadline passed"}
+        uuid.UUID(order.order_id), "expired", EndedData(reason="the order's deadline passed")
     )
     await book.claim(order)
     return 1 if event else 0

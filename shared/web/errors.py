@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import asyncpg
 import structlog
@@ -23,6 +24,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.errors import InvalidRequest, OrderFailure, describe_decode_error
 from shared.orders.accept import IdempotencyKeyReused
 from shared.schemas import ErrorBody, FieldError
+
+AnyRequest = Request[Any, Any, Any]
 
 log = structlog.get_logger(__name__)
 
@@ -56,11 +59,11 @@ def error_response(
     )
 
 
-def _on_invalid_request(_: Request, exc: InvalidRequest) -> Response[ErrorBody]:
+def _on_invalid_request(_: AnyRequest, exc: InvalidRequest) -> Response[ErrorBody]:
     return error_response(HTTP_400_BAD_REQUEST, "VALIDATION_ERROR", exc.message, exc.details)
 
 
-def _on_validation(request: Request, exc: ValidationException) -> Response[ErrorBody]:
+def _on_validation(request: AnyRequest, exc: ValidationException) -> Response[ErrorBody]:
     details = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if not isinstance(item, dict):
@@ -79,7 +82,7 @@ def _on_validation(request: Request, exc: ValidationException) -> Response[Error
 _MISSING_PARAMETER = re.compile(r"Missing required \w+ parameter '(?P<name>[^']+)'")
 
 
-def client_name(request: Request, key: str) -> str:
+def client_name(request: AnyRequest, key: str) -> str:
     """A handler parameter as the client spells it: its query, header or cookie alias, else
     the camelCase of the Python name (path parameters, `slippage_bps` → `slippageBps`)."""
     parameter = request.route_handler.parsed_fn_signature.parameters.get(key)
@@ -92,15 +95,15 @@ def client_name(request: Request, key: str) -> str:
     return head + "".join(word.capitalize() for word in rest)
 
 
-def _on_key_reused(_: Request, exc: IdempotencyKeyReused) -> Response[ErrorBody]:
+def _on_key_reused(_: AnyRequest, exc: IdempotencyKeyReused) -> Response[ErrorBody]:
     return error_response(422, "IDEMPOTENCY_KEY_REUSED", str(exc))
 
 
-def _on_order_failure(_: Request, exc: OrderFailure) -> Response[ErrorBody]:
+def _on_order_failure(_: AnyRequest, exc: OrderFailure) -> Response[ErrorBody]:
     return error_response(HTTP_400_BAD_REQUEST, exc.code, exc.message)
 
 
-def _on_http(_: Request, exc: HTTPException) -> Response[ErrorBody]:
+def _on_http(_: AnyRequest, exc: HTTPException) -> Response[ErrorBody]:
     status = exc.status_code
     headers = dict(exc.headers) if exc.headers else None
     if status == HTTP_400_BAD_REQUEST:  # a body that is not JSON at all
@@ -146,7 +149,7 @@ def unavailable_response(part: str) -> Response[ErrorBody]:
     )
 
 
-def _on_crash(request: Request, exc: Exception) -> Response[ErrorBody]:
+def _on_crash(request: AnyRequest, exc: Exception) -> Response[ErrorBody]:
     part = unavailable_part(exc)
     if part is not None:
         log.warning("backing service unavailable", path=request.url.path, error=repr(exc))

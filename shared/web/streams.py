@@ -71,7 +71,7 @@ _shutdown: _Shutdown | None = None  # set by close_streams_on_shutdown
 
 @track_websocket
 async def stream_order(
-    socket: WebSocket,
+    socket: WebSocket[Any, Any, Any],
     hub: EventHub,
     records: OrderRecords,
     order_id: uuid.UUID,
@@ -163,19 +163,21 @@ def close_streams_on_shutdown() -> None:
 _tasks: set[asyncio.Task[None]] = set()  # strong references to the going-away tasks
 
 
-async def _drain(socket: WebSocket) -> None:
+async def _drain(socket: WebSocket[Any, Any, Any]) -> None:
     """Receive until the client goes; what it sends after subscribing is ignored."""
     with contextlib.suppress(WebSocketDisconnect):
         while True:
             await socket.receive_data(mode="text")
 
 
-async def close(socket: WebSocket, code: int, reason: str) -> None:
+async def close(socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:
     with contextlib.suppress(Exception):
         await socket.close(code=code, reason=reason[:120])
 
 
-def parse_stream_query(socket: WebSocket) -> tuple[uuid.UUID | None, int, str | None]:
+def parse_stream_query(
+    socket: WebSocket[Any, Any, Any],
+) -> tuple[uuid.UUID | None, int, str | None]:
     """(order_id, after_seq, error): order_id None without one; error names a bad parameter."""
     raw_id = socket.query_params.get("orderId")
     raw_after = socket.query_params.get("afterSeq", "0")

@@ -31,6 +31,7 @@ from shared.sweep import sweep_stale_orders
 from shared.telemetry.summary import queue_metrics
 from shared.tokens import token_by_symbol
 from shared.waiting.book import WaitingBook, reconcile
+from tests.helpers import sample
 
 RECORDS = OrderRecords()  # this test process's road to the orders tables
 
@@ -80,13 +81,20 @@ async def engine_workload(settings: Settings, redis: aioredis.Redis) -> None:
         ids.append(uuid.UUID(created.order_id))
     market = ids[:3]
     await asyncio.gather(*(RECORDS.row(i) for i in market))
-    steps = [("routing", {}), ("building", {}), ("submitted", {})]
+    steps = [
+        ("routing", sample("routing")),
+        ("building", sample("building")),
+        ("submitted", sample("submitted")),
+    ]
     moved = await take_steps(
         [StepRequest(i, steps, 1, OrderFields(tx_signature="s")) for i in market]
     )
     assert all(len(events) == 3 for events in moved)
     done = await take_steps(
-        [StepRequest(i, [("confirmed", {})], 1, OrderFields(amount_out=1)) for i in market]
+        [
+            StepRequest(i, [("confirmed", sample("confirmed"))], 1, OrderFields(amount_out=1))
+            for i in market
+        ]
     )
     assert all(len(events) == 1 for events in done)
     for order_id in ids:
@@ -169,13 +177,26 @@ async def test_the_status_counts_are_the_orders_own(
         await engine_workload(settings, redis)
     waiting = await pool().fetch("SELECT id FROM orders WHERE status = 'waiting' LIMIT 2")
     assert len(waiting) == 2
-    assert await RECORDS.transition(waiting[0]["id"], "cancelled", attempt=None) is not None
-    assert await RECORDS.transition(waiting[1]["id"], "expired", attempt=None) is not None
+    assert (
+        await RECORDS.transition(
+            waiting[0]["id"], "cancelled", attempt=None, data=sample("cancelled")
+        )
+        is not None
+    )
+    assert (
+        await RECORDS.transition(waiting[1]["id"], "expired", attempt=None, data=sample("expired"))
+        is not None
+    )
     failed = await RECORDS.insert(
         NewOrder("market", token_by_symbol("SOL"), token_by_symbol("USDC"), 10**9, 50, WALLET)
     )
     assert failed is not None
-    assert await RECORDS.transition(uuid.UUID(failed.order_id), "failed", attempt=1) is not None
+    assert (
+        await RECORDS.transition(
+            uuid.UUID(failed.order_id), "failed", attempt=1, data=sample("failed")
+        )
+        is not None
+    )
     counted = {
         row["status"]: row["n"]
         for row in await pool().fetch("SELECT status, count(*) AS n FROM orders GROUP BY status")
