@@ -21,7 +21,8 @@ import time
 import aiohttp
 import asyncpg
 
-from loadtest.common import ORDER, TERMINAL, ScratchEngine, machine, scratch_engine
+from loadtest.common import ORDER, ScratchEngine, machine, scratch_engine
+from shared.orders.statuses import TERMINAL
 
 
 async def one_order_latency(engine: ScratchEngine, session: aiohttp.ClientSession) -> float:

@@ -43,9 +43,10 @@ import aiohttp
 import asyncpg
 import msgspec
 
-from loadtest.common import ORDER, TERMINAL, ScratchEngine, machine, scratch_engine
+from loadtest.common import ORDER, ScratchEngine, machine, scratch_engine
 from loadtest.procstat import ProcessWatch, Reading, cpu_used, raise_open_file_limit
 from shared.db import SESSION_SETTINGS  # planned as the engine plans its reads
+from shared.orders.statuses import TERMINAL
 
 
 class _Event(msgspec.Struct):

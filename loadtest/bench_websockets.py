@@ -26,8 +26,9 @@ import aiohttp
 import msgspec
 import psutil
 
-from loadtest.common import ORDER, TERMINAL, machine, scratch_engine
+from loadtest.common import ORDER, machine, scratch_engine
 from loadtest.procstat import cpu_seconds, raise_open_file_limit, rss_bytes
+from shared.orders.statuses import TERMINAL
 
 
 class _Event(msgspec.Struct):
