@@ -14,7 +14,7 @@ import random
 from typing import Any
 
 import structlog
-from saq import CronJob, Worker
+from saq import CronJob
 
 from functions.execute_order import WorkerDeps, execute_order
 from shared.config import Settings
@@ -26,7 +26,7 @@ from shared.dex.store import PoolStore
 from shared.events import EventPublisher
 from shared.execution import Executor
 from shared.jobs.queue import EXECUTE_ORDER, create_queue, redis_client
-from shared.jobs.saq_fork import OrderQueue
+from shared.jobs.saq_fork import OrderWorker
 from shared.orders.records import OrderRecords, OrderSteps
 from shared.ratelimit import StartLimiter
 from shared.sweep import (
@@ -50,21 +50,6 @@ async def sweep_orders(ctx: dict[str, Any]) -> int:
     if enqueued:
         log.warning("stale orders re-enqueued", count=enqueued)
     return enqueued
-
-
-class OrderWorker(Worker):
-    """On SIGTERM: take no new order, let in-flight ones finish within the grace period."""
-
-    queue: OrderQueue
-
-    async def stop(self) -> None:
-        self.queue.draining = True
-        for task in self.tasks:
-            if task.get_name() != "process":  # upkeep loops sleep up to a sweep interval
-                task.cancel()
-        if self.job_task_contexts:
-            log.info("draining in-flight orders", count=len(self.job_task_contexts))
-        await super().stop()
 
 
 async def warm_up(store: PoolStore) -> None:

@@ -12,6 +12,14 @@ What it replaces, and why:
   (SAQ: a SET and a PUBLISH, or a MULTI and a PUBLISH, per job).
 - sweep: the stuck jobs handled at once (SAQ waits for each abort in turn), and a job taken a
   moment ago but not yet marked active is not mistaken for a lost one.
+- OrderWorker.stop: a stopping worker takes no new job and does not wait for SAQ's upkeep
+  loops to wake (they sleep up to a sweep interval); in-flight jobs get the grace period.
+
+What the batching overrides buy, measured side by side (bench_throughput, 3,000 orders, one
+API and one worker at QUEUE_CONCURRENCY 10, two runs each, CPU ms per order): with every
+override the worker spent 1.14-1.19 and the API 1.35-1.45; with SAQ's own dequeue the worker
+spent 1.39-1.79, with SAQ's own start/finish writes 1.46-1.70, and with SAQ's own enqueue the
+API spent 1.78-1.83. Each stays because of that.
 """
 
 from __future__ import annotations
@@ -24,9 +32,10 @@ from typing import Any
 import structlog
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
-from saq import Job
+from saq import Job, Worker
 from saq.job import Status
 from saq.queue.redis import RedisQueue
+from saq.types import Context
 
 from shared.batching import Batcher
 
@@ -245,3 +254,17 @@ class OrderQueue(RedisQueue):
         digest = hashlib.sha1(raw or b"").hexdigest()
         keys = [job_id + b":unstarted"]
         return bool(await self._seen_script(keys=keys, args=[digest, 3 * interval_s]))
+
+
+class OrderWorker(Worker[Context]):
+    """On SIGTERM: take no new order, let in-flight ones finish within the grace period."""
+
+    queue: OrderQueue
+
+    async def stop(self) -> None:
+        self.queue.draining = True
+        for task in self.tasks:  # SAQ's own loops; its stop would wait for them to wake
+            if task.get_name() != "process":  # upkeep loops sleep up to a sweep interval
+                task.cancel()
+        log.info("draining in-flight orders")
+        await super().stop()
