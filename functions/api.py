@@ -45,7 +45,9 @@ from shared.web.streams import close_streams_on_shutdown
 MAX_BODY_BYTES = 64 * 1024
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(settings: Settings, *, own_signals: bool = True) -> Litestar:
+    """The app. `own_signals`: SIGTERM closes its streams with 1001 (off when the app shares
+    its process, as the in-process test API does)."""
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await open_database(settings.database_url, min_size=2, max_size=20)
@@ -74,7 +76,8 @@ def create_app(settings: Settings) -> Litestar:
                 records=records,
                 intake=Intake(settings, redis, records, steps, queue, book),
             )
-            close_streams_on_shutdown()  # SIGTERM: WebSockets close with 1001, then uvicorn stops
+            if own_signals:  # SIGTERM: WebSockets close with 1001, then uvicorn stops
+                close_streams_on_shutdown()
             yield
         finally:
             await stop_reporting()

@@ -33,6 +33,19 @@ def _raise_open_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
+# How the API is served, wherever it is: `order-engine api` and the in-process test API.
+UVICORN_OPTIONS: dict[str, object] = {
+    "log_config": None,  # our logging, configured per process by the factory
+    "ws_max_size": 64 * 1024,
+    # Longer than clients and proxies keep an idle connection (httpx and uvicorn both default
+    # to 5 s): a server closing at the same moment a client reuses the connection makes that
+    # request fail with "server disconnected".
+    "timeout_keep_alive": 75,
+    "timeout_graceful_shutdown": 5,
+    "lifespan": "on",
+}
+
+
 def _run_api(settings: Settings) -> None:
     import uvicorn
 
@@ -43,14 +56,7 @@ def _run_api(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         workers=settings.api_workers,
-        log_config=None,  # our logging, configured per process by the factory
-        ws_max_size=64 * 1024,
-        # Longer than clients and proxies keep an idle connection (httpx and uvicorn both
-        # default to 5 s): a server closing at the same moment a client reuses the connection
-        # makes that request fail with "server disconnected".
-        timeout_keep_alive=75,
-        timeout_graceful_shutdown=5,
-        lifespan="on",
+        **UVICORN_OPTIONS,  # type: ignore[arg-type]
     )
 
 

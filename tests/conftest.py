@@ -14,28 +14,20 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-import redis.asyncio as aioredis
 
 from shared.config import Settings, load_settings
-from tests.engine import Engine
-
-# Tests start their own API and worker processes with these unless a test overrides them:
-# no simulated latency and no rate limit, so the suite is quick; tests of latency, rate limit
-# and retries set what they exercise.
-FAST = {
-    "DEX_QUOTE_LATENCY_MS": "0",
-    "DEX_EXECUTION_LATENCY_MS": "0",
-    "DEX_FAILURE_RATE": "0",
-    "QUEUE_RATE_LIMIT_PER_MINUTE": "0",
-    "SUBMIT_RATE_LIMIT_PER_MINUTE": "0",
-    "QUEUE_BACKOFF_MS": "100",
-    "SIM_MARKET_ACTIVITY": "0",
-    "LOG_FORMAT": "console",
-}
+from tests.helpers.engine import (
+    FAST,
+    Databases,
+    Engine,
+    EngineFactory,
+    SettingsFactory,
+    delete_namespace,
+    with_database,
+)
 
 
 @pytest.fixture(scope="session")
@@ -58,11 +50,6 @@ def servers() -> Iterator[tuple[str, str]]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
 @pytest.fixture(scope="session")
 async def template_database(servers: tuple[str, str]) -> AsyncIterator[str]:
     """A migrated database that fresh ones are cloned from (CREATE DATABASE ... TEMPLATE)."""
@@ -80,48 +67,10 @@ async def template_database(servers: tuple[str, str]) -> AsyncIterator[str]:
         await admin.close()
 
 
-class Databases:
-    """Clones of the template, each dropped when the test (or module) ends."""
-
-    def __init__(self, admin_url: str, template: str) -> None:
-        self.admin_url = admin_url
-        self.template = template
-        self.created: list[str] = []
-
-    async def fresh(self) -> str:
-        name = f"oe_test_{uuid.uuid4().hex[:10]}"
-        admin = await asyncpg.connect(self.admin_url)
-        try:
-            await admin.execute(f"CREATE DATABASE {name} TEMPLATE {self.template}")
-        finally:
-            await admin.close()
-        self.created.append(name)
-        return with_database(self.admin_url, name)
-
-    async def drop_all(self) -> None:
-        admin = await asyncpg.connect(self.admin_url)
-        try:
-            for name in self.created:
-                await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        finally:
-            await admin.close()
-
-
-async def _delete_namespace(redis_url: str, namespace: str) -> None:
-    client = aioredis.from_url(redis_url)
-    try:
-        for pattern in (f"{namespace}:*", f"saq:{namespace}:*"):
-            keys = [key async for key in client.scan_iter(match=pattern, count=1000)]
-            for start in range(0, len(keys), 500):
-                await client.delete(*keys[start : start + 500])
-    finally:
-        await client.aclose()
-
-
 @pytest.fixture
 async def settings_factory(
     servers: tuple[str, str], template_database: str
-) -> AsyncIterator[object]:
+) -> AsyncIterator[SettingsFactory]:
     """`await make_settings(**env)`: Settings on a fresh database and Redis namespace."""
     admin_url, redis_url = servers
     databases = Databases(admin_url, template_database)
@@ -142,27 +91,29 @@ async def settings_factory(
     yield make_settings
     await databases.drop_all()
     for namespace in namespaces:
-        await _delete_namespace(redis_url, namespace)
+        await delete_namespace(redis_url, namespace)
 
 
 @pytest.fixture
-async def db(settings_factory: object) -> AsyncIterator[Settings]:
+async def db(settings_factory: SettingsFactory) -> AsyncIterator[Settings]:
     """This process's pool open on a fresh database, for tests that call the domain directly."""
     from shared.db import close_database, open_database
 
-    settings = await settings_factory()  # type: ignore[operator]
+    settings = await settings_factory()
     await open_database(settings.database_url)
     yield settings
     await close_database()
 
 
 @pytest.fixture
-async def engine_factory(settings_factory: object, tmp_path: Path) -> AsyncIterator[object]:
+async def engine_factory(
+    settings_factory: SettingsFactory, tmp_path: Path
+) -> AsyncIterator[EngineFactory]:
     """`await start_engine(apis=1, workers=1, **env)`: real API and worker processes."""
     engines: list[Engine] = []
 
     async def start_engine(*, apis: int = 1, workers: int = 1, **env: str) -> Engine:
-        settings = await settings_factory(**env)  # type: ignore[operator]
+        settings = await settings_factory(**env)
         engine = Engine(settings, env, tmp_path / f"engine{len(engines)}")
         engines.append(engine)
         await engine.start(apis=apis, workers=workers)
@@ -173,9 +124,9 @@ async def engine_factory(settings_factory: object, tmp_path: Path) -> AsyncItera
 
 
 @pytest.fixture
-async def engine(engine_factory: object) -> Engine:
+async def engine(engine_factory: EngineFactory) -> Engine:
     """One API and one worker with the fast defaults."""
-    return await engine_factory()  # type: ignore[operator,no-any-return]
+    return await engine_factory()
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +138,7 @@ async def shared_engine(
 ) -> AsyncIterator[Engine]:
     """One engine for a whole module, for tests that only send requests and check answers, or
     that isolate themselves (fresh wallets, their own order ids)."""
-    from tests.engine import ModuleEngine
+    from tests.helpers.engine import ModuleEngine
 
     log_dir = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
     async with ModuleEngine(servers, template_database, log_dir) as engine:

@@ -24,16 +24,15 @@ from shared.config import Settings
 from shared.db import close_database, open_database, pool
 from shared.jobs.queue import create_queue
 from shared.orders.reads import get_order, order_history
-from shared.orders.records import OrderRecords
 from shared.orders.steps import OrderFields, StepRequest, take_steps
 from shared.orders.submission import NewOrder
 from shared.sweep import sweep_stale_orders
 from shared.telemetry.summary import queue_metrics
 from shared.tokens import token_by_symbol
 from shared.waiting.book import WaitingBook, reconcile
-from tests.helpers import sample
-
-RECORDS = OrderRecords()  # this test process's road to the orders tables
+from tests.helpers.engine import SettingsFactory
+from tests.helpers.events import sample
+from tests.helpers.orders import RECORDS
 
 WALLET = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
 FINISHED = 60_000  # finished orders loaded in SQL, five events each
@@ -119,8 +118,10 @@ async def scans(admin: asyncpg.Connection) -> dict[str, tuple[int, int]]:
 
 
 @pytest.fixture
-async def grown(settings_factory: object) -> AsyncIterator[tuple[Settings, aioredis.Redis]]:
-    settings: Settings = await settings_factory()  # type: ignore[operator]
+async def grown(
+    settings_factory: SettingsFactory,
+) -> AsyncIterator[tuple[Settings, aioredis.Redis]]:
+    settings: Settings = await settings_factory()
     redis = aioredis.from_url(settings.redis_url)
     # One connection: every statement is prepared, planned and counted on it.
     await open_database(settings.database_url, min_size=1, max_size=1)

@@ -18,13 +18,14 @@ from saq.queue.redis import RedisQueue
 
 from shared.config import Settings
 from shared.jobs.saq_fork import OrderQueue
+from tests.helpers.engine import SettingsFactory
 
 Scenario = Callable[[RedisQueue, aioredis.Redis], Awaitable[dict[str, Any]]]
 
 
 @pytest.fixture
 async def queues(
-    settings_factory: Any,
+    settings_factory: SettingsFactory,
 ) -> AsyncIterator[Callable[[type[RedisQueue]], Awaitable[tuple[RedisQueue, aioredis.Redis]]]]:
     """`await make(queue_class)`: a queue of that class in a namespace of its own."""
     made: list[aioredis.Redis] = []

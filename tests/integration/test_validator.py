@@ -19,7 +19,7 @@ from solders.signature import Signature
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
 
-from tests.integration.test_validator_harness import (
+from tests.helpers.validator import (
     USDC,
     ChainFactory,
     ChainProcess,

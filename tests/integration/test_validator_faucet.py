@@ -9,7 +9,7 @@ from solana.rpc.models import TokenAccountOpts
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from tests.integration.test_validator_harness import (
+from tests.helpers.validator import (
     USDC,
     WSOL,
     ChainFactory,

@@ -8,7 +8,7 @@ import base64
 import pytest
 from solders.transaction import VersionedTransaction
 
-from tests.integration.test_validator_harness import (
+from tests.helpers.validator import (
     ChainFactory,
     RpcFailure,
     chains,

@@ -20,7 +20,7 @@ from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
-from tests.integration.test_validator_harness import (
+from tests.helpers.validator import (
     HOOKED,
     USDC,
     ChainFactory,

@@ -14,7 +14,7 @@ from solders.rpc.responses import (
     SlotNotification,
 )
 
-from tests.integration.test_validator_harness import (
+from tests.helpers.validator import (
     USDC,
     ChainFactory,
     chains,

@@ -11,7 +11,7 @@ import pytest
 from solders.hash import Hash
 from solders.transaction import VersionedTransaction
 
-from tests.integration.test_validator_harness import (
+from tests.helpers.validator import (
     ChainFactory,
     RpcFailure,
     chains,

@@ -30,7 +30,7 @@ from shared.venues import meteora_dlmm as M
 from shared.venues import raydium_cpmm as R
 from shared.venues import spl
 from shared.venues.genesis import amm_config_index, market_genesis
-from tests.integration.chain import PROGRAMS_DIR, Chain
+from tests.helpers.litesvm import PROGRAMS_DIR, Chain
 
 ROOT = Path(__file__).resolve().parents[2]
 CU: dict[str, list[int]] = {}  # what the tests measured, printed at the end (pytest -s)

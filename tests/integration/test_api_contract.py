@@ -16,9 +16,10 @@ import httpx
 import pytest
 import websockets
 
-from tests.engine import (
+from tests.helpers.engine import (
     WALLET,
     Engine,
+    EngineFactory,
     follow,
     new_wallet,
     wait_terminal,
@@ -340,7 +341,9 @@ async def test_a_pool_shows_its_bins_and_an_unknown_pool_is_404(shared_engine: E
 # --- GET /api/queue/metrics ----------------------------------------------------------------------
 
 
-async def test_queue_metrics_report_settings_and_finished_orders(engine_factory: Any) -> None:
+async def test_queue_metrics_report_settings_and_finished_orders(
+    engine_factory: EngineFactory,
+) -> None:
     engine: Engine = await engine_factory(
         QUEUE_CONCURRENCY="7", QUEUE_RATE_LIMIT_PER_MINUTE="600", QUEUE_MAX_ATTEMPTS="4"
     )
@@ -515,7 +518,9 @@ async def test_resuming_after_the_terminal_event_closes_at_once(
         assert (code, messages) == (1000, []), (after_seq, reason)
 
 
-async def test_concurrent_followers_get_the_identical_full_sequence(engine_factory: Any) -> None:
+async def test_concurrent_followers_get_the_identical_full_sequence(
+    engine_factory: EngineFactory,
+) -> None:
     """Clients that subscribe while the order runs (on both upgrade paths) each get every event
     once, in order, and the same objects as the stored timeline."""
     engine: Engine = await engine_factory(

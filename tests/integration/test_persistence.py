@@ -10,26 +10,10 @@ import redis.asyncio as aioredis
 
 from shared.config import Settings
 from shared.db import pool
-from shared.orders.records import OrderRecords
 from shared.orders.steps import OrderFields
-from shared.orders.submission import NewOrder
 from shared.ratelimit import StartLimiter
-from shared.tokens import token_by_symbol
-from tests.engine import WALLET
-from tests.helpers import sample
-
-RECORDS = OrderRecords()  # this test process's road to the orders tables
-
-
-def new_order() -> NewOrder:
-    return NewOrder(
-        order_type="market",
-        token_in=token_by_symbol("SOL"),
-        token_out=token_by_symbol("USDC"),
-        amount_in=1_500_000_000,
-        slippage_bps=50,
-        wallet_address=WALLET,
-    )
+from tests.helpers.events import sample
+from tests.helpers.orders import RECORDS, new_order
 
 
 async def test_order_and_first_event_are_written_together(db: Settings) -> None:

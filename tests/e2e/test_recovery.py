@@ -11,7 +11,7 @@ import msgspec
 import redis.asyncio as aioredis
 import websockets
 
-from tests.engine import Engine
+from tests.helpers.engine import Engine, EngineFactory
 
 
 async def settlements(engine: Engine, order_id: str) -> list[dict[str, object]]:
@@ -28,8 +28,10 @@ async def settlements(engine: Engine, order_id: str) -> list[dict[str, object]]:
         await client.aclose()
 
 
-async def test_order_of_a_killed_worker_is_finished_by_another(engine_factory: object) -> None:
-    engine: Engine = await engine_factory(  # type: ignore[operator]
+async def test_order_of_a_killed_worker_is_finished_by_another(
+    engine_factory: EngineFactory,
+) -> None:
+    engine: Engine = await engine_factory(
         DEX_EXECUTION_LATENCY_MS="2000",
         QUEUE_HEARTBEAT_S="2",
         QUEUE_SWEEP_INTERVAL_S="1",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MACHINE_PYTHON = Path(sys.base_prefix) / "bin" / "python3"
 LEFT_OUT = {".venv", ".data", ".git", "test-artifacts", "node_modules", "loadtest/reports"}
 

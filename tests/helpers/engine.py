@@ -1,7 +1,10 @@
-"""Real engine processes for the tests: API servers (uvicorn) and SAQ workers, as subprocesses.
+"""Real engines for the tests: API servers (uvicorn) and SAQ workers.
 
-Each process gets the test's settings through its environment, logs to a file under the test's
-tmp dir (shown when it fails to start), and is stopped (SIGTERM, then SIGKILL) at teardown.
+Workers always run as subprocesses; the API too by default, or in this test process
+(`api_in_process`): the app from create_app(settings) served by uvicorn on a free port, fast to
+start and debuggable (a breakpoint in a handler stops the test). Each subprocess gets the
+test's settings through its environment, logs to a file under the test's tmp dir (shown when
+it fails to start), and is stopped (SIGTERM, then SIGKILL) at teardown.
 """
 
 from __future__ import annotations
@@ -10,21 +13,129 @@ import asyncio
 import contextlib
 import os
 import subprocess
+import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import httpx
+import redis.asyncio as aioredis
 
 from infra.processes import EngineProcesses
 from shared.config import Settings
+
+# Tests start their own API and worker processes with these unless a test overrides them:
+# no simulated latency and no rate limit, so the suite is quick; tests of latency, rate limit
+# and retries set what they exercise.
+FAST = {
+    "DEX_QUOTE_LATENCY_MS": "0",
+    "DEX_EXECUTION_LATENCY_MS": "0",
+    "DEX_FAILURE_RATE": "0",
+    "QUEUE_RATE_LIMIT_PER_MINUTE": "0",
+    "SUBMIT_RATE_LIMIT_PER_MINUTE": "0",
+    "QUEUE_BACKOFF_MS": "100",
+    "SIM_MARKET_ACTIVITY": "0",
+    "LOG_FORMAT": "console",
+}
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+class Databases:
+    """Clones of the template, each dropped when the test (or module) ends."""
+
+    def __init__(self, admin_url: str, template: str) -> None:
+        self.admin_url = admin_url
+        self.template = template
+        self.created: list[str] = []
+
+    async def fresh(self) -> str:
+        name = f"oe_test_{uuid.uuid4().hex[:10]}"
+        admin = await asyncpg.connect(self.admin_url)
+        try:
+            await admin.execute(f"CREATE DATABASE {name} TEMPLATE {self.template}")
+        finally:
+            await admin.close()
+        self.created.append(name)
+        return with_database(self.admin_url, name)
+
+    async def drop_all(self) -> None:
+        admin = await asyncpg.connect(self.admin_url)
+        try:
+            for name in self.created:
+                await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await admin.close()
+
+
+async def delete_namespace(redis_url: str, namespace: str) -> None:
+    client = aioredis.from_url(redis_url)
+    try:
+        for pattern in (f"{namespace}:*", f"saq:{namespace}:*"):
+            keys = [key async for key in client.scan_iter(match=pattern, count=1000)]
+            for start in range(0, len(keys), 500):
+                await client.delete(*keys[start : start + 500])
+    finally:
+        await client.aclose()
+
+
+class InProcessApi:
+    """The Litestar app served by uvicorn inside this process, on a free port."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url = ""
+        self._server: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        import socket
+
+        import uvicorn
+
+        from functions.api import create_app
+        from infra.cli import UVICORN_OPTIONS
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        app = create_app(self.settings, own_signals=False)
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, **UVICORN_OPTIONS)  # type: ignore[arg-type]
+        self._server = server = uvicorn.Server(config)
+        # Server.serve() without its signal handlers (the test process keeps its own): start
+        # up (lifespan, listening socket), then serve until told to exit.
+        config.load()
+        server.lifespan = config.lifespan_class(config)
+        await server.startup()
+        if server.should_exit:
+            raise RuntimeError("the in-process API did not start (see the log above)")
+        self._task = asyncio.create_task(server.main_loop())
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._server.should_exit = True
+            await self._task
+            await self._server.shutdown()
+            self._task = None
 
 
 class Engine:
     """The test's view of an engine: its settings, its processes, and helpers to talk to it."""
 
-    def __init__(self, settings: Settings, env: dict[str, str], log_dir: Path) -> None:
-        from tests.conftest import FAST
-
+    def __init__(
+        self,
+        settings: Settings,
+        env: dict[str, str],
+        log_dir: Path,
+        *,
+        api_in_process: bool = False,
+    ) -> None:
         self.settings = settings
         self.processes = EngineProcesses(
             {
@@ -36,10 +147,13 @@ class Engine:
             },
             log_dir,
         )
+        self.in_process = InProcessApi(settings) if api_in_process else None
 
     @property
-    def apis(self) -> list[tuple[subprocess.Popen[bytes], str]]:
-        return self.processes.apis
+    def apis(self) -> list[tuple[subprocess.Popen[bytes] | None, str]]:
+        if self.in_process is not None:
+            return [(None, self.in_process.url)]
+        return list(self.processes.apis)
 
     @property
     def workers(self) -> list[subprocess.Popen[bytes]]:
@@ -58,14 +172,20 @@ class Engine:
     async def start(self, *, apis: int = 1, workers: int = 1) -> None:
         for _ in range(workers):
             self.processes.add_worker()
-        for _ in range(apis):
-            self.processes.add_api()
+        if self.in_process is not None:
+            assert apis == 1, "one API in process"
+            await self.in_process.start()
+        else:
+            for _ in range(apis):
+                self.processes.add_api()
         await asyncio.to_thread(self.processes.wait_healthy)
 
     async def add_worker(self, **extra_env: str) -> subprocess.Popen[bytes]:
         return self.processes.add_worker(**extra_env)
 
     async def stop(self) -> None:
+        if self.in_process is not None:
+            await self.in_process.stop()
         await asyncio.to_thread(self.processes.stop)
 
     async def submit(
@@ -81,6 +201,9 @@ class Engine:
         }
         return await client.post(f"{self.apis[index][1]}/api/orders/execute", json=order)
 
+
+SettingsFactory = Callable[..., Awaitable[Settings]]  # await make_settings(**env)
+EngineFactory = Callable[..., Awaitable[Engine]]  # await start_engine(apis=, workers=, **env)
 
 WALLET = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
 
@@ -148,8 +271,6 @@ class ModuleEngine:
     def __init__(
         self, servers: tuple[str, str], template_database: str, log_dir: Path, **env: str
     ) -> None:
-        from tests.conftest import Databases
-
         self.admin_url, self.redis_url = servers
         self.databases = Databases(self.admin_url, template_database)
         self.log_dir = log_dir
@@ -161,7 +282,6 @@ class ModuleEngine:
         import uuid
 
         from shared.config import load_settings
-        from tests.conftest import FAST
 
         self.namespace = f"t{uuid.uuid4().hex[:10]}"
         try:
@@ -174,7 +294,7 @@ class ModuleEngine:
                     **self.env,
                 }
             )
-            self.engine = Engine(settings, self.env, self.log_dir)
+            self.engine = Engine(settings, self.env, self.log_dir, api_in_process=True)
             await self.engine.start()
         except BaseException:
             await self.__aexit__(None, None, None)
@@ -182,15 +302,13 @@ class ModuleEngine:
         return self.engine
 
     async def __aexit__(self, *_: object) -> None:
-        from tests.conftest import _delete_namespace
-
         try:
             if self.engine is not None:
                 await self.engine.stop()
         finally:
             await self.databases.drop_all()
             if self.namespace:
-                await _delete_namespace(self.redis_url, self.namespace)
+                await delete_namespace(self.redis_url, self.namespace)
 
 
 async def ws_session(

@@ -29,9 +29,9 @@ import pytest
 from playwright.async_api import Browser, Page, Request, async_playwright, expect
 
 from shared.auth import cancel_message, signature_is_valid
-from tests.engine import Engine, new_wallet, wait_terminal
+from tests.helpers.engine import Engine, EngineFactory, new_wallet, wait_terminal
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 README_PICTURE = ROOT / "docs" / "desk.png"
 CHROMIUM_ARGS = [
@@ -238,7 +238,9 @@ async def test_market_order_from_the_ticket_reaches_confirmed(
     await expect(desk.card().locator(".step")).to_have_count(5)
 
 
-async def test_timeline_resumes_after_the_socket_drops(engine_factory: Any, open_desk: Any) -> None:
+async def test_timeline_resumes_after_the_socket_drops(
+    engine_factory: EngineFactory, open_desk: Any
+) -> None:
     engine: Engine = await engine_factory(DEX_EXECUTION_LATENCY_MS="2500")
     desk: Desk = await open_desk(engine)
     await desk.place("1.5")
@@ -329,7 +331,7 @@ async def test_waiting_limit_order_is_cancelled_from_its_timeline(
 
 
 async def test_desk_signs_submits_and_cancels_when_the_engine_requires_it(
-    engine_factory: Any, open_desk: Any
+    engine_factory: EngineFactory, open_desk: Any
 ) -> None:
     engine: Engine = await engine_factory(REQUIRE_SIGNATURES="true")
     async with httpx.AsyncClient(timeout=10) as client:  # this engine does refuse unsigned orders
@@ -409,7 +411,9 @@ async def test_desk_without_ed25519_still_trades_where_signatures_are_optional(
     await expect(page.locator("#wallet")).not_to_have_value(before)
 
 
-async def test_engine_panel_follows_the_engine(engine_factory: Any, open_desk: Any) -> None:
+async def test_engine_panel_follows_the_engine(
+    engine_factory: EngineFactory, open_desk: Any
+) -> None:
     # Slow transactions, so orders are seen in flight by the panel's 1.5 s refresh.
     engine: Engine = await engine_factory(DEX_EXECUTION_LATENCY_MS="3000")
     desk: Desk = await open_desk(engine)
@@ -558,7 +562,9 @@ async def test_routing_table_fits_its_card(
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px"
 
 
-async def test_desk_screenshots_laptop_and_phone(engine_factory: Any, open_desk: Any) -> None:
+async def test_desk_screenshots_laptop_and_phone(
+    engine_factory: EngineFactory, open_desk: Any
+) -> None:
     """A lived-in desk for the README, and the phone layout: no sideways scrolling, every
     control labelled, the skip link first in the tab order."""
     engine: Engine = await engine_factory(DEX_EXECUTION_LATENCY_MS="300-1500")

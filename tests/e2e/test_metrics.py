@@ -10,13 +10,12 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.engine import Engine, wait_terminal
+from tests.helpers.engine import Engine, EngineFactory, wait_terminal
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -53,7 +52,7 @@ async def wait_for(
 
 
 async def test_metrics_cover_every_process_and_move_when_an_order_confirms(
-    engine_factory: Any,
+    engine_factory: EngineFactory,
 ) -> None:
     engine: Engine = await engine_factory(apis=2)
     async with httpx.AsyncClient(timeout=10) as client:
@@ -123,7 +122,7 @@ async def test_metrics_cover_every_process_and_move_when_an_order_confirms(
 confirmed = {"order_type": "market", "outcome": "confirmed"}
 
 
-async def test_open_websockets_and_retries_are_counted(engine_factory: Any) -> None:
+async def test_open_websockets_and_retries_are_counted(engine_factory: EngineFactory) -> None:
     # The transaction takes 1.5 s to land, and with this seed the first one is dropped and the
     # second lands: the stream stays open long enough to be seen, and the order is retried once.
     engine: Engine = await engine_factory(

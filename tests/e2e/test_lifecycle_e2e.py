@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.engine import WALLET, Engine, follow, wait_terminal
+from tests.helpers.engine import WALLET, Engine, follow, wait_terminal
 
 
 async def test_market_order_goes_pending_to_confirmed(engine: Engine) -> None:

@@ -21,7 +21,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from shared.jobs.queue import create_queue
-from tests.engine import WALLET, Engine, wait_terminal, ws_session
+from tests.helpers.engine import WALLET, Engine, EngineFactory, wait_terminal, ws_session
 
 SOL_MINT = "So11111111111111111111111111111111111111112"
 USDC_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
@@ -436,7 +436,7 @@ async def saq_order_jobs(redis: aioredis.Redis, namespace: str) -> dict[str, lis
     }
 
 
-async def test_rejected_requests_leave_nothing_behind(engine_factory: Any) -> None:
+async def test_rejected_requests_leave_nothing_behind(engine_factory: EngineFactory) -> None:
     """Every rejected request, HTTP and WebSocket, then one valid order: only that order exists
     in PostgreSQL, in the SAQ queue and on the event channels.
 

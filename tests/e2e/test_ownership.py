@@ -12,7 +12,7 @@ import msgspec
 import websockets
 from solders.keypair import Keypair
 
-from tests.engine import Engine, wait_terminal
+from tests.helpers.engine import Engine, EngineFactory, wait_terminal
 
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.5", "slippageBps": 50}
 
@@ -74,8 +74,8 @@ def signed(keypair: Keypair, body: dict[str, object]) -> tuple[bytes, dict[str, 
     return raw, {"X-Wallet-Signature": signature, "content-type": "application/json"}
 
 
-async def test_signatures_prove_the_wallet(engine_factory: object) -> None:
-    engine: Engine = await engine_factory(REQUIRE_SIGNATURES="true")  # type: ignore[operator]
+async def test_signatures_prove_the_wallet(engine_factory: EngineFactory) -> None:
+    engine: Engine = await engine_factory(REQUIRE_SIGNATURES="true")
     owner, stranger = Keypair(), Keypair()
     body = {**ORDER, "walletAddress": str(owner.pubkey())}
     url = f"{engine.url}/api/orders/execute"
@@ -143,8 +143,8 @@ async def test_cancel_by_another_wallet_is_forbidden_without_signatures(engine: 
         assert stored["status"] == "waiting"
 
 
-async def test_submits_are_limited_per_client(engine_factory: object) -> None:
-    engine: Engine = await engine_factory(SUBMIT_RATE_LIMIT_PER_MINUTE="60")  # type: ignore[operator]
+async def test_submits_are_limited_per_client(engine_factory: EngineFactory) -> None:
+    engine: Engine = await engine_factory(SUBMIT_RATE_LIMIT_PER_MINUTE="60")
     async with httpx.AsyncClient() as http:
         answers = [await engine.submit(http) for _ in range(12)]
         codes = [a.status_code for a in answers]

@@ -24,14 +24,10 @@ from shared.dex.pools import Pool
 from shared.dex.routing import Route, best_route, execute_route
 from shared.jobs.queue import create_queue, enqueue_order, redis_client
 from shared.orders.insert import CreatedOrder
-from shared.orders.records import OrderRecords
 from shared.orders.steps import StepRequest, take_steps
 from shared.tokens import token_by_symbol
-from tests.helpers import sample
-from tests.test_chain_ledger import chain_and_executor
-from tests.test_persistence import new_order
-
-RECORDS = OrderRecords()  # this test process's road to the orders tables
+from tests.helpers.events import sample
+from tests.helpers.orders import RECORDS, chain_and_executor, new_order
 
 SOL, USDC = token_by_symbol("SOL"), token_by_symbol("USDC")
 POOL = "raydium-SOL-USDC"

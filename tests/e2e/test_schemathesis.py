@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine import Engine
+from tests.helpers.engine import Engine
 
-ARTIFACT = Path(__file__).resolve().parent.parent / "test-artifacts" / "schemathesis.txt"
+ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "schemathesis.txt"
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance"
 MAX_EXAMPLES = 100  # per operation: the whole run takes about a minute
 TOKEN = "schemathesis-control-token"

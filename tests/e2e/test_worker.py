@@ -20,7 +20,7 @@ import httpx
 
 from shared.orders.statuses import TERMINAL
 from shared.tokens import find_token
-from tests.engine import Engine, wait_terminal
+from tests.helpers.engine import Engine, wait_terminal
 
 EngineFactory = Callable[..., Awaitable[Engine]]
 

@@ -3,30 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import httpx
-import redis.asyncio as aioredis
 
 from shared.config import Settings
 from shared.db import pool
 from shared.dex.chain import SimulatedChain, new_signature, order_transactions
 from shared.dex.routing import Route
-from shared.dex.store import PoolStore
-from shared.events import EventPublisher
 from shared.execution import Executor, load_order, plan_route
-from shared.orders.records import OrderRecords, OrderSteps
 from shared.orders.steps import OrderFields
 from shared.tokens import Token, resolve_token, token_by_symbol
-from tests.engine import Engine, wait_terminal
-from tests.helpers import sample
-from tests.test_persistence import new_order
-
-RECORDS = OrderRecords()  # this test process's road to the orders tables
+from tests.helpers.engine import Engine, wait_terminal
+from tests.helpers.events import sample
+from tests.helpers.orders import RECORDS, chain_and_executor, new_order
 
 SOL, USDC = token_by_symbol("SOL"), token_by_symbol("USDC")
 
@@ -64,26 +55,6 @@ async def test_ledger_shows_the_one_settlement_of_a_confirmed_order(engine: Engi
 
 
 # --- the chain and the executor directly, on real servers ----------------------------------
-
-
-@contextlib.asynccontextmanager
-async def chain_and_executor(settings: Settings) -> AsyncIterator[tuple[SimulatedChain, Executor]]:
-    redis = aioredis.from_url(settings.redis_url)
-    try:
-        store = PoolStore(redis, settings.redis_namespace)
-        await store.seed(settings.sim_seed)
-        chain = SimulatedChain(
-            redis,
-            settings.redis_namespace,
-            store,
-            latency_ms=(0, 0),
-            failure_rate=0.0,
-            rng=random.Random(1),
-        )
-        publisher = EventPublisher(redis, settings.redis_namespace)
-        yield chain, Executor(OrderSteps(RECORDS, publisher), store, chain)
-    finally:
-        await redis.aclose()
 
 
 async def submitted_order(settings: Settings, chain: SimulatedChain) -> tuple[uuid.UUID, str]:

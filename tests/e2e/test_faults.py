@@ -40,8 +40,16 @@ from redis.asyncio.client import PubSub
 from infra.local_stack import LocalStack
 from shared.config import load_settings
 from shared.orders.statuses import TERMINAL
-from tests.conftest import FAST, Databases, with_database
-from tests.engine import WALLET, Engine, follow, follow_reconnecting, ws_session
+from tests.helpers.engine import (
+    FAST,
+    WALLET,
+    Databases,
+    Engine,
+    follow,
+    follow_reconnecting,
+    with_database,
+    ws_session,
+)
 
 pytestmark = [
     pytest.mark.faults,
@@ -49,7 +57,7 @@ pytestmark = [
 ]
 
 
-ARTIFACT = Path(__file__).resolve().parent.parent / "test-artifacts" / "faults.json"
+ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "faults.json"
 
 # Short timers, so that a dead worker's order is taken up within seconds and an order whose
 # job Redis lost is swept after 5 s.

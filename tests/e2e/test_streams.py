@@ -15,7 +15,7 @@ import httpx
 import websockets
 
 from shared.orders.statuses import TERMINAL
-from tests.engine import WALLET, Engine, follow, wait_terminal
+from tests.helpers.engine import WALLET, Engine, follow, wait_terminal
 
 EngineFactory = Callable[..., Awaitable[Engine]]
 

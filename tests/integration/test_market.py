@@ -18,7 +18,13 @@ from shared.dex.cpmm import CpmmPool
 from shared.dex.pools import spot_price, swap
 from shared.dex.store import PoolStore
 from shared.tokens import token_by_symbol
-from tests.engine import Engine, trade_sol_usdc, wait_terminal
+from tests.helpers.engine import (
+    Engine,
+    EngineFactory,
+    SettingsFactory,
+    trade_sol_usdc,
+    wait_terminal,
+)
 
 SOL, USDC = token_by_symbol("SOL"), token_by_symbol("USDC")
 
@@ -29,9 +35,9 @@ async def store_for(settings: Settings) -> tuple[aioredis.Redis, PoolStore]:
 
 
 async def test_a_stale_quote_beyond_slippage_fails_and_moves_nothing(
-    engine_factory: object,
+    engine_factory: EngineFactory,
 ) -> None:
-    engine: Engine = await engine_factory(DEX_EXECUTION_LATENCY_MS="800")  # type: ignore[operator]
+    engine: Engine = await engine_factory(DEX_EXECUTION_LATENCY_MS="800")
     client, store = await store_for(engine.settings)
     try:
         async with httpx.AsyncClient() as http:
@@ -120,8 +126,10 @@ async def test_pools_are_listed_per_venue(engine: Engine) -> None:
     assert 100 < float(by_id["raydium-SOL-USDC"]["price"]) < 200
 
 
-async def test_concurrent_swaps_on_one_pool_lose_no_update(settings_factory: object) -> None:
-    settings: Settings = await settings_factory()  # type: ignore[operator]
+async def test_concurrent_swaps_on_one_pool_lose_no_update(
+    settings_factory: SettingsFactory,
+) -> None:
+    settings: Settings = await settings_factory()
     clients = [aioredis.from_url(settings.redis_url) for _ in range(4)]
     stores = [PoolStore(c, settings.redis_namespace) for c in clients]
     try:
@@ -161,9 +169,9 @@ async def test_concurrent_swaps_on_one_pool_lose_no_update(settings_factory: obj
 
 
 async def test_market_activity_moves_prices_and_arbitrage_pulls_venues_together(
-    settings_factory: object,
+    settings_factory: SettingsFactory,
 ) -> None:
-    settings: Settings = await settings_factory()  # type: ignore[operator]
+    settings: Settings = await settings_factory()
     client, store = await store_for(settings)
     try:
         await store.seed(settings.sim_seed)

@@ -13,7 +13,14 @@ import redis.asyncio as aioredis
 import websockets
 
 from shared.tokens import token_by_symbol
-from tests.engine import WALLET, Engine, new_wallet, trade_sol_usdc, wait_terminal
+from tests.helpers.engine import (
+    WALLET,
+    Engine,
+    EngineFactory,
+    new_wallet,
+    trade_sol_usdc,
+    wait_terminal,
+)
 
 SOL, USDC = token_by_symbol("SOL"), token_by_symbol("USDC")
 CONTROL = "sim-control-secret"
@@ -165,9 +172,9 @@ async def test_cancel_racing_a_trigger_has_exactly_one_winner(engine: Engine) ->
 
 
 async def test_snipers_fire_on_a_launch_oldest_first_within_their_impact_cap(
-    engine_factory: object,
+    engine_factory: EngineFactory,
 ) -> None:
-    engine: Engine = await engine_factory(SIM_CONTROL_TOKEN=CONTROL)  # type: ignore[operator]
+    engine: Engine = await engine_factory(SIM_CONTROL_TOKEN=CONTROL)
     async with httpx.AsyncClient() as http:
         ids = []
         for amount, cap in (("1", 2000), ("2", 2000), ("400", 50), ("1.5", 2000)):
@@ -211,9 +218,9 @@ async def test_snipers_fire_on_a_launch_oldest_first_within_their_impact_cap(
     assert positions == sorted(positions)  # oldest first
 
 
-async def test_launch_needs_its_token(engine_factory: object) -> None:
-    plain: Engine = await engine_factory()  # type: ignore[operator]
-    controlled: Engine = await engine_factory(SIM_CONTROL_TOKEN=CONTROL)  # type: ignore[operator]
+async def test_launch_needs_its_token(engine_factory: EngineFactory) -> None:
+    plain: Engine = await engine_factory()
+    controlled: Engine = await engine_factory(SIM_CONTROL_TOKEN=CONTROL)
     launch = {
         "symbol": "XCOIN",
         "decimals": 6,
@@ -235,7 +242,7 @@ async def test_launch_needs_its_token(engine_factory: object) -> None:
     assert "XCOIN" in tokens
 
 
-async def test_a_stopping_worker_hands_over_the_watcher_lead(engine_factory: Any) -> None:
+async def test_a_stopping_worker_hands_over_the_watcher_lead(engine_factory: EngineFactory) -> None:
     """SIGTERM: the watcher stops while Redis is still open — it gives up its lead (another
     worker takes over at once, not after the lease) and logs no failure on the way out."""
     engine: Engine = await engine_factory()

@@ -100,7 +100,7 @@ def test_servers_die_with_a_killed_parent(tmp_path: Path) -> None:
         "print(s.postgres.pid, s.redis.pid, flush=True)\n"
         "time.sleep(60)\n"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
