@@ -48,6 +48,7 @@ MAX_BODY_BYTES = 64 * 1024
 def create_app(settings: Settings, *, own_signals: bool = True) -> Litestar:
     """The app. `own_signals`: SIGTERM closes its streams with 1001 (off when the app shares
     its process, as the in-process test API does)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await open_database(settings.database_url, min_size=2, max_size=20)
