@@ -129,7 +129,7 @@ async def test_program_from_the_programs_dir_swaps(
 
 
 async def test_genesis_hook_adds_accounts(chains: ChainFactory) -> None:
-    hook = "tests.integration.test_validator_harness:extra_genesis"
+    hook = "tests.helpers.validator:extra_genesis"
     chain = await chains.start(CHAIN_GENESIS_HOOK=hook)
     faucet = (await chain.rpc.call("getIdentity"))["identity"]
     account = await chain.rpc.call("getAccountInfo", str(HOOKED), {"encoding": "base64"})
