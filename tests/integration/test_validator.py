@@ -247,7 +247,10 @@ async def test_insufficient_funds_moves_nothing(chain: ChainProcess) -> None:
     assert await rpc.token_amount(bob.pubkey()) == 1_000_000
 
 
-async def test_resend_after_100_others_is_already_processed(chain: ChainProcess) -> None:
+async def test_resend_after_100_others_is_already_processed(chains: ChainFactory) -> None:
+    # 100 ms slots: the first transaction's blockhash must outlive 100 sends on a busy machine
+    # (150 slots), so that its resend is refused as processed, not as expired.
+    chain = await chains.start(CHAIN_SLOT_MS="100")
     rpc = chain.rpc
     alice, bob = await funded_wallets(rpc, 2, usdc=10_000_000)
     blockhash = await rpc.blockhash()
