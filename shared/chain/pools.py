@@ -69,7 +69,8 @@ class ChainPools:
         self._entries: dict[str, Entry] = {}
         self._by_address: dict[Pubkey, str] = {}  # PoolState / LbPair -> pool id
         self._skipped: set[Pubkey] = set()  # pools whose tokens are unknown (for now)
-        self._data: dict[Pubkey, tuple[int, bytes]] = {}  # address -> (slot, bytes)
+        self._bytes: dict[Pubkey, bytes] = {}  # every account read: its data (b"": none)
+        self._slots: dict[Pubkey, int] = {}  # the slot it was read or notified at
         self._users: dict[Pubkey, set[str]] = {}  # address -> pool ids decoded from it
         self._subscribed: set[Pubkey] = set()
         self._snapshot: dict[str, Pool] = {}
@@ -133,24 +134,28 @@ class ChainPools:
             entries: list[Entry] = []
             for address, account in cpmm:
                 if address not in self._by_address:
-                    entries.extend(self._cpmm_entry(address, account.data))
+                    entries.extend(self._register(self._cpmm_entry(address, account.data)))
             pairs = [
                 (address, account) for address, account in dlmm if address not in self._by_address
             ]
             arrays = await asyncio.gather(*(self._bin_arrays(address) for address, _ in pairs))
             for (address, account), found in zip(pairs, arrays, strict=True):
-                entries.extend(self._dlmm_entry(address, account.data, found))
-            for entry in entries:
-                self._entries[entry.pool_id] = entry
-                self._by_address[entry.address] = entry.pool_id
-                for key in entry.accounts:
-                    self._users.setdefault(key, set()).add(entry.pool_id)
+                entries.extend(self._register(self._dlmm_entry(address, account.data, found)))
             accounts = [key for entry in entries for key in entry.accounts]
             await self._subscribe(accounts)
             await self._read(accounts)
             new = {entry.pool_id for entry in entries}
             self._decode(new)
             return new
+
+    def _register(self, entry: Entry | None) -> list[Entry]:
+        if entry is None:
+            return []
+        self._entries[entry.pool_id] = entry
+        self._by_address[entry.address] = entry.pool_id
+        for key in entry.accounts:
+            self._users.setdefault(key, set()).add(entry.pool_id)
+        return [entry]
 
     def _resolve(self, address: Pubkey, mints: Iterable[Pubkey]) -> tuple[Token, Token] | None:
         found = [self.tokens(str(mint)) for mint in mints]
@@ -171,26 +176,28 @@ class ChainPools:
             return f"{label}-{str(address)[:8]}"
         return label
 
-    def _cpmm_entry(self, address: Pubkey, data: bytes) -> list[Entry]:
+    def _cpmm_entry(self, address: Pubkey, data: bytes) -> CpmmEntry | None:
         state = R.decode_pool_state(data)
         pair = self._resolve(address, (state.token_0_mint, state.token_1_mint))
         if pair is None:
-            return []
+            return None
         base, quote = pair
         pool_id = self._pool_id(pool_label("raydium", base, quote), address)
         addresses = R.addresses_from_pool_state(address, state)
-        return [CpmmEntry(pool_id=pool_id, addresses=addresses, base_mint=base.mint)]
+        return CpmmEntry(pool_id=pool_id, addresses=addresses, base_mint=base.mint)
 
-    def _dlmm_entry(self, address: Pubkey, data: bytes, arrays: dict[int, Pubkey]) -> list[Entry]:
+    def _dlmm_entry(
+        self, address: Pubkey, data: bytes, arrays: dict[int, Pubkey]
+    ) -> DlmmEntry | None:
         pair_state = M.decode_lb_pair(data)
         pair = self._resolve(address, (pair_state.token_x_mint, pair_state.token_y_mint))
         if pair is None:
-            return []
+            return None
         pool_id = self._pool_id(pool_label("meteora", *pair), address)
         addresses = M.addresses_from_lb_pair(address, pair_state)
         for index in liquid_array_indexes(data):  # named by the bitmap, not found: derive them
             arrays.setdefault(index, M.bin_array_address(address, index))
-        return [DlmmEntry(pool_id=pool_id, addresses=addresses, bin_arrays=arrays)]
+        return DlmmEntry(pool_id=pool_id, addresses=addresses, bin_arrays=arrays)
 
     async def _bin_arrays(self, lb_pair: Pubkey) -> dict[int, Pubkey]:
         found = await self.rpc.program_accounts(
@@ -229,12 +236,15 @@ class ChainPools:
         }
 
     def _store(self, key: Pubkey, data: bytes, slot: int) -> bool:
-        known = self._data.get(key)
-        if known is not None and (slot < known[0] or data == known[1]):
-            if slot > known[0]:
-                self._data[key] = (slot, known[1])
+        """Keep `data` as read or notified at `slot`, unless what is kept is newer; whether
+        the bytes changed."""
+        known = self._slots.get(key)
+        if known is not None and slot < known:
             return False
-        self._data[key] = (slot, data)
+        self._slots[key] = slot
+        if known is not None and self._bytes[key] == data:
+            return False
+        self._bytes[key] = data
         return True
 
     def _on_account(self, key: Pubkey, account: AccountData, slot: int) -> None:
@@ -254,7 +264,7 @@ class ChainPools:
     def _decode(self, pool_ids: set[str]) -> set[str]:
         """Decode these pools from the stored bytes, publish those that changed."""
         updates: dict[str, Pool | None] = {}
-        data = {key: value for key, (_, value) in self._data.items()}
+        data = self._bytes
         for pool_id in pool_ids:
             entry = self._entries[pool_id]
             if not data.get(entry.address):  # closed
