@@ -1,0 +1,350 @@
+"""The engine's chain client (shared/chain) against a real validator process: the batched RPC
+client, PubSub with its reconnects, and the pool cache over the seeded market's accounts.
+
+Nothing waits by sleeping: a test awaits a callback's event, or polls the RPC against a deadline
+where the chain offers no event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+from solders.compute_budget import set_compute_unit_limit
+from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.message import MessageV0
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+
+from shared.chain.pool_accounts import base_and_quote
+from shared.chain.pools import ChainPools
+from shared.chain.pubsub import ChainSubscriptions
+from shared.chain.rpc import RpcError, SignatureStatus, SolanaRpc, token_balance_changes
+from shared.dex.cpmm import CpmmPool
+from shared.dex.market_seed import PAIRS, seed_pools
+from shared.dex.pools import Pool, swap
+from shared.tokens import token_by_symbol
+from shared.venues import meteora_dlmm as M
+from shared.venues import raydium_cpmm as R
+from shared.venues.spl import NATIVE_MINT, associated_token_address
+from tests.helpers.litesvm import PROGRAMS_DIR
+from tests.helpers.validator import (
+    USDC,
+    ChainFactory,
+    ChainProcess,
+    chains,
+    transfer_tx,
+)
+
+__all__ = ["chains"]
+
+SEED = 7
+MARKET = {
+    "CHAIN_GENESIS_HOOK": "shared.chain.genesis:seeded_market",
+    "CHAIN_PROGRAMS_DIR": str(PROGRAMS_DIR),
+    "MARKET_SEED": str(SEED),
+    "SIM_SEED": "",
+}
+U64_MAX = (1 << 64) - 1
+
+
+@dataclass
+class Client:
+    chain: ChainProcess
+    rpc: SolanaRpc
+    subscriptions: ChainSubscriptions
+
+
+@pytest.fixture
+async def client(chains: ChainFactory) -> AsyncIterator[Callable[..., Awaitable[Client]]]:
+    """A factory: a validator with the seeded market, and the client's RPC and PubSub."""
+    opened: list[Client] = []
+
+    async def open_client(ws_url: str | None = None) -> Client:
+        chain = await chains.start(**MARKET)
+        rpc = SolanaRpc(chain.rpc_url)
+        subscriptions = ChainSubscriptions(ws_url or chain.ws_url)
+        await subscriptions.start()
+        opened.append(Client(chain, rpc, subscriptions))
+        return opened[-1]
+
+    yield open_client
+    for c in opened:
+        await c.subscriptions.close()
+        await c.rpc.close()
+
+
+async def until(check: Callable[[], Awaitable[bool]], within: float = 20) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached before the deadline"
+        await asyncio.sleep(0.02)  # a poll interval against the deadline, not a wait
+
+
+async def landed(rpc: SolanaRpc, sigs: list[str]) -> list[SignatureStatus]:
+    found: list[SignatureStatus | None] = []
+
+    async def all_landed() -> bool:
+        nonlocal found
+        found = await rpc.signature_statuses(sigs)
+        return all(s is not None for s in found)
+
+    await until(all_landed)
+    return [s for s in found if s is not None]
+
+
+async def funded(rpc: SolanaRpc, amounts: dict[str, int], **options: object) -> Keypair:
+    wallet = Keypair()
+    sigs = await rpc.fund_wallet(wallet.pubkey(), amounts, **options)  # type: ignore[arg-type]
+    assert all(s.err is None for s in await landed(rpc, sigs))
+    return wallet
+
+
+def signed(payer: Keypair, ixs: list, blockhash: Hash) -> bytes:  # type: ignore[type-arg]
+    message = MessageV0.try_compile(payer.pubkey(), ixs, [], blockhash)
+    return bytes(VersionedTransaction(message, [payer]))
+
+
+# ---- the RPC client -------------------------------------------------------------------------
+
+
+async def test_concurrent_sends_go_as_one_batch_and_fail_alone(
+    client: Callable[..., Awaitable[Client]],
+) -> None:
+    c = await client()
+    rpc = c.rpc
+    alice = await funded(rpc, {"USDC": 10_000_000}, lamports=10**9)
+    bob = await funded(rpc, {"USDC": 0})
+    blockhash = (await rpc.latest_blockhash()).blockhash
+    good = [bytes(transfer_tx(alice, bob.pubkey(), 1_000 + i, blockhash)) for i in range(20)]
+    forged = bytearray(good[0])
+    forged[1] ^= 0xFF  # the first signature's first byte: the signature no longer verifies
+    before = rpc.http_requests
+    results = await asyncio.gather(
+        *(rpc.send_transaction(raw) for raw in good[:10]),
+        rpc.send_transaction(bytes(forged)),
+        *(rpc.send_transaction(raw) for raw in good[10:]),
+        return_exceptions=True,
+    )
+    assert rpc.http_requests - before == 1  # 21 sends, one HTTP request
+    error = results[10]
+    assert isinstance(error, RpcError) and error.code == -32003
+    sigs = [r for i, r in enumerate(results) if i != 10]
+    assert sigs == [str(VersionedTransaction.from_bytes(raw).signatures[0]) for raw in good]
+    statuses = await landed(rpc, sigs)  # type: ignore[arg-type]
+    assert all(s.err is None for s in statuses)
+    assert {s.confirmation_status for s in statuses} == {"finalized"}
+    [bob_account] = await rpc.token_accounts_by_owner(bob.pubkey())
+    assert bob_account.amount == sum(1_000 + i for i in range(20))
+
+    # Preflight on: a transfer of more than alice holds fails its own caller only.
+    too_much = bytes(transfer_tx(alice, bob.pubkey(), 10**12, blockhash))
+    fine = bytes(transfer_tx(alice, bob.pubkey(), 7, blockhash))
+    before = rpc.http_requests
+    refused, sent = await asyncio.gather(
+        rpc.send_transaction(too_much, skip_preflight=False),
+        rpc.send_transaction(fine, skip_preflight=False),
+        return_exceptions=True,
+    )
+    assert rpc.http_requests - before == 1
+    assert isinstance(refused, RpcError) and refused.code == -32002
+    assert sent == str(VersionedTransaction.from_bytes(fine).signatures[0])
+
+
+async def test_statuses_and_blockhashes_are_coalesced(
+    client: Callable[..., Awaitable[Client]],
+) -> None:
+    c = await client()
+    rpc = c.rpc
+    alice = await funded(rpc, {"USDC": 1_000_000}, lamports=10**9)
+    bob = await funded(rpc, {"USDC": 0})
+    blockhash = (await rpc.latest_blockhash()).blockhash
+    real = [
+        await rpc.send_transaction(bytes(transfer_tx(alice, bob.pubkey(), 1 + i, blockhash)))
+        for i in range(3)
+    ]
+    await landed(rpc, real)
+    unknown = [str(Signature.new_unique()) for _ in range(300)]
+    before = rpc.http_requests
+    small, big, again = await asyncio.gather(
+        rpc.signature_statuses(real[:2]),
+        rpc.signature_statuses([*unknown, real[2]]),  # 301 signatures: two calls of <= 256
+        rpc.signature_statuses(real),
+    )
+    assert rpc.http_requests - before == 1
+    assert [s is not None and s.err is None for s in small] == [True, True]
+    assert big[:300] == [None] * 300 and big[300] is not None
+    assert again == [*small, big[300]]
+
+    before = rpc.http_requests
+    hashes = await asyncio.gather(*(rpc.latest_blockhash() for _ in range(10)))
+    assert rpc.http_requests - before == 1
+    assert len(set(hashes)) == 1 and hashes[0].last_valid_block_height > await rpc.slot()
+
+
+async def test_transaction_and_token_balance_changes_of_a_transfer(
+    client: Callable[..., Awaitable[Client]],
+) -> None:
+    c = await client()
+    rpc = c.rpc
+    alice = await funded(rpc, {"USDC": 1_000_000}, lamports=10**9)
+    bob = await funded(rpc, {"USDC": 5})
+    blockhash = (await rpc.latest_blockhash()).blockhash
+    raw = bytes(transfer_tx(alice, bob.pubkey(), 250_000, blockhash))
+    simulation = await rpc.simulate(raw)
+    assert simulation.err is None and simulation.units_consumed and simulation.logs
+    sig = await rpc.send_transaction(raw)
+    [status] = await landed(rpc, [sig])
+    info = await rpc.transaction(sig)
+    assert info is not None
+    assert (info.slot, info.err, info.fee) == (status.slot, None, 5_000)
+    assert info.account_keys[0] == str(alice.pubkey())
+    assert info.compute_units_consumed and info.log_messages
+    assert token_balance_changes(info) == {
+        (str(alice.pubkey()), str(USDC)): -250_000,
+        (str(bob.pubkey()), str(USDC)): 250_000,
+    }
+    assert await rpc.transaction(str(Signature.new_unique())) is None
+    fees = await rpc.recent_prioritization_fees([associated_token_address(alice.pubkey(), USDC)])
+    assert fees and all(isinstance(f, int) for f in fees)
+
+
+async def test_accounts_token_accounts_faucets_and_errors(
+    client: Callable[..., Awaitable[Client]],
+) -> None:
+    c = await client()
+    rpc = c.rpc
+    delegate = Keypair().pubkey()
+    alice = await funded(rpc, {"USDC": 123, "SOL": 10**9}, delegate=delegate)
+    accounts = {a.mint: a for a in await rpc.token_accounts_by_owner(alice.pubkey())}
+    assert set(accounts) == {USDC, NATIVE_MINT}
+    usdc = accounts[USDC]
+    assert usdc.address == associated_token_address(alice.pubkey(), USDC)
+    assert (usdc.owner, usdc.amount) == (alice.pubkey(), 123)
+    assert (usdc.delegate, usdc.delegated_amount) == (delegate, U64_MAX)
+    assert accounts[NATIVE_MINT].amount == 10**9
+
+    # 150 addresses: two getMultipleAccounts of <= 100, one HTTP request.
+    addresses = [usdc.address, *(Pubkey.new_unique() for _ in range(148)), alice.pubkey()]
+    before = rpc.http_requests
+    found = await rpc.multiple_accounts(addresses)
+    assert rpc.http_requests - before == 1
+    assert len(found) == 150 and found[1:149] == [None] * 148
+    assert found[0] is not None and found[0].data[64:72] == (123).to_bytes(8, "little")
+    assert found[149] is not None and found[149].data == b""
+
+    target = Keypair().pubkey()
+    [status] = await landed(rpc, [await rpc.request_airdrop(target, 5 * 10**9)])
+    assert status.err is None
+    [account] = await rpc.multiple_accounts([target])
+    assert account is not None and account.lamports == 5 * 10**9
+    with pytest.raises(RpcError) as raised:
+        await rpc.call("noSuchMethod", [])
+    assert raised.value.code == -32601
+    assert await rpc.block_height() >= status.slot
+
+
+# ---- the pool cache -------------------------------------------------------------------------
+
+
+def test_labels_reproduce_the_seeded_pairs() -> None:
+    for spec in PAIRS:
+        base, quote = token_by_symbol(spec.base), token_by_symbol(spec.quote)
+        assert base_and_quote(quote, base) == (base, quote)
+
+
+async def test_pools_load_exactly_the_seeded_market(
+    client: Callable[..., Awaitable[Client]],
+) -> None:
+    c = await client()
+    pools = await ChainPools.load(c.rpc, c.subscriptions)
+    try:
+        expected = seed_pools(SEED)
+        assert pools.pools() == expected  # every field of every pool, ids included
+        assert pools.pools() is pools.pools()  # nothing changed: the same snapshot
+        for pool_id, pool in expected.items():
+            if isinstance(pool, CpmmPool):
+                a, b = Pubkey.from_string(pool.mint_a), Pubkey.from_string(pool.mint_b)
+                assert pools.addresses(pool_id) == R.pool_addresses(a, b)
+                assert pools.address_of(pool_id) == R.pool_addresses(a, b).pool_state
+            else:
+                x, y = Pubkey.from_string(pool.mint_x), Pubkey.from_string(pool.mint_y)
+                assert pools.addresses(pool_id) == M.pair_addresses(x, y, pool.bin_step)
+        assert await pools.discover() == set()  # nothing new
+        assert await pools.refresh() == set()  # nothing changed
+    finally:
+        await pools.close()
+
+
+async def sol_usdc_swap(rpc: SolanaRpc, pools: ChainPools, wallet: Keypair, amount: int) -> str:
+    """A Raydium swap of `amount` lamports of wrapped SOL into USDC, sent by the wallet."""
+    addresses = pools.addresses("raydium-SOL-USDC")
+    assert isinstance(addresses, R.CpmmAddresses)
+    owner = wallet.pubkey()
+    ix = R.swap_base_input(
+        addresses,
+        owner,
+        NATIVE_MINT,
+        associated_token_address(owner, NATIVE_MINT),
+        associated_token_address(owner, USDC),
+        amount,
+        0,
+    )
+    blockhash = (await rpc.latest_blockhash()).blockhash
+    return await rpc.send_transaction(
+        signed(wallet, [set_compute_unit_limit(400_000), ix], blockhash)
+    )
+
+
+class Changes:
+    """The cache's change callbacks as events the test can await."""
+
+    def __init__(self, pools: ChainPools) -> None:
+        self.seen: list[set[str]] = []
+        self._event = asyncio.Event()
+        pools.on_change(self._on_change)
+
+    def _on_change(self, pool_ids: set[str]) -> None:
+        self.seen.append(pool_ids)
+        self._event.set()
+
+    async def wait_for(self, pool_id: str, within: float = 20) -> None:
+        async with asyncio.timeout(within):
+            while not any(pool_id in ids for ids in self.seen):
+                self._event.clear()
+                await self._event.wait()
+
+
+def expected_after(pool: Pool, amount_sol: int) -> Pool:
+    return swap(pool, str(NATIVE_MINT), amount_sol)[1]
+
+
+async def test_a_swap_updates_the_cache_through_account_notifications(
+    client: Callable[..., Awaitable[Client]],
+) -> None:
+    c = await client()
+    pools = await ChainPools.load(c.rpc, c.subscriptions)
+    try:
+        wallet = await funded(c.rpc, {"SOL": 10**9, "USDC": 0}, lamports=10**9)
+        before = pools.pools()
+        frozen = dict(before)
+        changes = Changes(pools)
+        sig = await sol_usdc_swap(c.rpc, pools, wallet, 10**8)
+        await changes.wait_for("raydium-SOL-USDC")
+        [status] = await landed(c.rpc, [sig])
+        assert status.err is None
+        after = pools.pools()
+        assert after is not before and before == frozen  # a new snapshot, the old untouched
+        assert after["raydium-SOL-USDC"] == expected_after(before["raydium-SOL-USDC"], 10**8)
+        assert {k: v for k, v in after.items() if k != "raydium-SOL-USDC"} == {
+            k: v for k, v in before.items() if k != "raydium-SOL-USDC"
+        }
+        assert set().union(*changes.seen) == {"raydium-SOL-USDC"}
+        assert pools.full_reads == 0  # the update came by notification, not by a re-read
+    finally:
+        await pools.close()
