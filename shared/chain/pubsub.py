@@ -30,7 +30,7 @@ AccountCallback = Callable[[Pubkey, AccountData, int], None]  # (address, accoun
 SlotCallback = Callable[[int], None]
 GapCallback = Callable[[], None]
 
-_CONNECT_ERRORS = (OSError, InvalidHandshake, asyncio.TimeoutError)
+_CONNECT_ERRORS = (OSError, EOFError, InvalidHandshake, ConnectionClosed, asyncio.TimeoutError)
 
 
 class _Context(msgspec.Struct):

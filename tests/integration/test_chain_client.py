@@ -8,6 +8,8 @@ where the chain offers no event.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from shared.venues import raydium_cpmm as R
 from shared.venues.spl import NATIVE_MINT, associated_token_address
 from tests.helpers.litesvm import PROGRAMS_DIR
 from tests.helpers.validator import (
+    REPO,
     USDC,
     ChainFactory,
     ChainProcess,
@@ -65,10 +68,11 @@ async def client(chains: ChainFactory) -> AsyncIterator[Callable[..., Awaitable[
     """A factory: a validator with the seeded market, and the client's RPC and PubSub."""
     opened: list[Client] = []
 
-    async def open_client(ws_url: str | None = None) -> Client:
+    async def open_client(through: Cuttable | None = None) -> Client:
         chain = await chains.start(**MARKET)
         rpc = SolanaRpc(chain.rpc_url)
-        subscriptions = ChainSubscriptions(ws_url or chain.ws_url)
+        ws_url = chain.ws_url if through is None else await through.start(chain.ws_port)
+        subscriptions = ChainSubscriptions(ws_url, max_reconnect_delay_s=0.5)
         await subscriptions.start()
         opened.append(Client(chain, rpc, subscriptions))
         return opened[-1]
@@ -77,6 +81,55 @@ async def client(chains: ChainFactory) -> AsyncIterator[Callable[..., Awaitable[
     for c in opened:
         await c.subscriptions.close()
         await c.rpc.close()
+
+
+class Cuttable:
+    """A TCP forwarder to the validator's PubSub port that the test can cut (every open
+    connection closed, new ones refused until `restore()`): a socket drop on demand."""
+
+    def __init__(self) -> None:
+        self.open = True
+        self._writers: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+
+    async def start(self, upstream_port: int) -> str:
+        self._upstream = upstream_port
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.open:
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._upstream)
+        self._writers += [writer, up_writer]
+        await asyncio.gather(
+            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+        )
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    def cut(self) -> None:
+        self.open = False
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
+
+    def restore(self) -> None:
+        self.open = True
+
+    async def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
 
 
 async def until(check: Callable[[], Awaitable[bool]], within: float = 20) -> None:
@@ -346,5 +399,77 @@ async def test_a_swap_updates_the_cache_through_account_notifications(
         }
         assert set().union(*changes.seen) == {"raydium-SOL-USDC"}
         assert pools.full_reads == 0  # the update came by notification, not by a re-read
+    finally:
+        await pools.close()
+
+
+async def test_changes_missed_while_the_socket_was_down_are_read_after_the_reconnect(
+    client: Callable[..., Awaitable[Client]],
+) -> None:
+    proxy = Cuttable()
+    c = await client(through=proxy)
+    pools = await ChainPools.load(c.rpc, c.subscriptions)
+    try:
+        wallet = await funded(c.rpc, {"SOL": 10**9, "USDC": 0}, lamports=10**9)
+        before = pools.pools()
+        changes = Changes(pools)
+        proxy.cut()
+        [status] = await landed(c.rpc, [await sol_usdc_swap(c.rpc, pools, wallet, 10**8)])
+        assert status.err is None
+        assert pools.pools() is before and changes.seen == []  # the notification was lost
+        proxy.restore()
+        await changes.wait_for("raydium-SOL-USDC")
+        assert (c.subscriptions.reconnects, pools.gaps, pools.full_reads) == (1, 1, 1)
+        after = pools.pools()
+        assert after["raydium-SOL-USDC"] == expected_after(before["raydium-SOL-USDC"], 10**8)
+        assert changes.seen == [{"raydium-SOL-USDC"}]
+    finally:
+        await pools.close()
+        await proxy.close()
+
+
+def restart_on_the_same_ports(chains: ChainFactory, chain: ChainProcess) -> None:
+    """The stopped validator again, same DATA_DIR and ports (ChainFactory.start would pick new
+    ports); the factory kills it at the end of the test."""
+    log_path = chain.log_path.with_suffix(".restarted.log")
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "validator"],
+            cwd=REPO,
+            env=chain.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    chains.running.append(
+        ChainProcess(proc, chain.data_dir, chain.port, chain.ws_port, chain.env, log_path)
+    )
+
+
+async def test_a_validator_restart_is_a_gap_then_notifications_resume(
+    client: Callable[..., Awaitable[Client]], chains: ChainFactory
+) -> None:
+    c = await client()
+    pools = await ChainPools.load(c.rpc, c.subscriptions)
+    try:
+        wallet = await funded(c.rpc, {"SOL": 10**9, "USDC": 0}, lamports=10**9)
+        gap = asyncio.Event()
+        c.subscriptions.on_gap(gap.set)
+        assert c.chain.terminate() == 0
+        restart_on_the_same_ports(chains, c.chain)
+        await asyncio.wait_for(gap.wait(), 30)
+
+        async def reread() -> bool:
+            return pools.full_reads == 1
+
+        await until(reread)
+        assert (c.subscriptions.reconnects, pools.gaps) == (1, 1)
+        before = pools.pools()
+        assert before == seed_pools(SEED)  # the restored ledger: the market as it was
+        changes = Changes(pools)
+        await sol_usdc_swap(c.rpc, pools, wallet, 10**8)
+        await changes.wait_for("raydium-SOL-USDC")  # subscribed again on the new process
+        after = pools.pools()["raydium-SOL-USDC"]
+        assert after == expected_after(before["raydium-SOL-USDC"], 10**8)
+        assert pools.full_reads == 1
     finally:
         await pools.close()
