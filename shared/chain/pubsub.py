@@ -176,7 +176,10 @@ class ChainSubscriptions:
         while True:
             try:
                 async for message in ws:
-                    self._dispatch(message)
+                    try:
+                        self._dispatch(message)
+                    except (msgspec.DecodeError, ValueError):  # ValidationError is one
+                        log.exception("chain pubsub frame not understood")
             except ConnectionClosed:
                 pass
             log.warning("chain pubsub disconnected; reconnecting", url=self.url)

@@ -1,9 +1,12 @@
 """The engine's Solana JSON-RPC client: lean, batched, typed.
 
-Why not solana-py's AsyncClient: it costs ~1.8 ms of CPU per call (its HTTP stack and
-response parsing), and on two cores the chain client runs beside everything else. Here one
-aiohttp session carries every call; request bodies are built as plain JSON and responses are
-decoded by msgspec straight into small Structs (see the module's tests for the measured cost).
+Why not solana-py's AsyncClient: its HTTP stack and response parsing cost CPU on every call
+(~1.8 ms measured once on these machines; 0.73-0.83 ms per sequential call against the local
+validator here), and on two cores the chain client runs beside everything else. Here one aiohttp
+session carries every call; request bodies are plain JSON and responses are decoded by msgspec
+straight into small Structs (faster than solders' response types: 83 us against 127 us for 256
+statuses). Measured client CPU per call: 0.25-0.32 ms sequential (mostly aiohttp), 10-15 us per
+caller when 100 concurrent callers share a request.
 
 What is coalesced (shared.batching.Batcher: callers that arrive while a request is in flight
 ride the next one, each getting its own result or its own error):

@@ -475,3 +475,38 @@ async def test_a_validator_restart_is_a_gap_then_notifications_resume(
         assert pools.full_reads == 1
     finally:
         await pools.close()
+
+
+async def test_discover_finds_a_pool_launched_since(
+    client: Callable[..., Awaitable[Client]],
+) -> None:
+    c = await client()
+    pools = await ChainPools.load(c.rpc, c.subscriptions)
+    try:
+        bonk = token_by_symbol("BONK")
+        amount_bonk, amount_usdc = 5 * 10**10, 10**9  # 500,000 BONK for 1,000 USDC
+        creator = await funded(
+            c.rpc, {"BONK": amount_bonk, "USDC": amount_usdc}, lamports=10 * 10**9
+        )
+        changes = Changes(pools)
+        ix = R.initialize(
+            creator.pubkey(), Pubkey.from_string(bonk.mint), USDC, amount_bonk, amount_usdc
+        )
+        blockhash = (await c.rpc.latest_blockhash()).blockhash
+        raw = signed(creator, [set_compute_unit_limit(400_000), ix], blockhash)
+        [status] = await landed(c.rpc, [await c.rpc.send_transaction(raw)])
+        assert status.err is None
+        assert "raydium-BONK-USDC" not in pools.pools()  # a new pool is found by discover()
+        assert await pools.discover() == {"raydium-BONK-USDC"}
+        assert changes.seen == [{"raydium-BONK-USDC"}]
+        assert pools.pools()["raydium-BONK-USDC"] == CpmmPool(
+            pool_id="raydium-BONK-USDC",
+            mint_a=bonk.mint,
+            mint_b=str(USDC),
+            reserve_a=amount_bonk,
+            reserve_b=amount_usdc,
+            fee_bps=25,
+        )
+        assert set(pools.pools()) == {*seed_pools(SEED), "raydium-BONK-USDC"}
+    finally:
+        await pools.close()
