@@ -22,7 +22,8 @@ from solders.pubkey import Pubkey
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from shared.chain.rpc import COMMITMENT, AccountData, _WireAccount, account_data
+from shared.chain.rpc import COMMITMENT, AccountData, account_data
+from shared.chain.rpc_wire import WireAccount
 
 log = structlog.get_logger(__name__)
 
@@ -39,7 +40,7 @@ class _Context(msgspec.Struct):
 
 class _AccountResult(msgspec.Struct):
     context: _Context
-    value: _WireAccount
+    value: WireAccount
 
 
 class _SlotResult(msgspec.Struct):

@@ -32,6 +32,7 @@ from solders.hash import Hash
 from solders.pubkey import Pubkey
 
 from shared.batching import Batcher
+from shared.chain import rpc_wire
 from shared.venues import spl
 
 COMMITMENT = "confirmed"
@@ -120,146 +121,13 @@ def token_balance_changes(info: TransactionInfo) -> dict[tuple[str, str], int]:
     return {key: delta for key, delta in changes.items() if delta}
 
 
-# ---- the wire (what the node sends; unknown fields ignored: real nodes add some) ---------------
-
-
-class _Error(msgspec.Struct):
-    code: int
-    message: str
-    data: Any = None
-
-
-class _Response(msgspec.Struct):
-    id: int | None = None
-    result: msgspec.Raw = msgspec.Raw(b"null")
-    error: _Error | None = None
-
-
-class _Context(msgspec.Struct):
-    slot: int
-
-
-class _WireStatus(msgspec.Struct, rename="camel"):
-    slot: int
-    err: Any = None
-    confirmation_status: str | None = None
-
-
-class _Statuses(msgspec.Struct):
-    value: list[_WireStatus | None]
-
-
-class _WireBlockhash(msgspec.Struct, rename="camel"):
-    blockhash: str
-    last_valid_block_height: int
-
-
-class _LatestBlockhash(msgspec.Struct):
-    value: _WireBlockhash
-
-
-class _WireSimulation(msgspec.Struct, rename="camel"):
-    err: Any = None
-    logs: list[str] | None = None
-    units_consumed: int | None = None
-
-
-class _Simulated(msgspec.Struct):
-    value: _WireSimulation
-
-
-class _WireAccount(msgspec.Struct):
-    lamports: int
-    owner: str
-    data: tuple[str, str]
-
-
-class _Accounts(msgspec.Struct):
-    context: _Context
-    value: list[_WireAccount | None]
-
-
-class _Keyed(msgspec.Struct):
-    pubkey: str
-    account: _WireAccount
-
-
-class _KeyedAccounts(msgspec.Struct):
-    value: list[_Keyed]
-
-
-class _UiAmount(msgspec.Struct):
-    amount: str
-
-
-class _WireTokenBalance(msgspec.Struct, rename="camel"):
-    account_index: int
-    mint: str
-    ui_token_amount: _UiAmount
-    owner: str = ""
-
-
-class _Loaded(msgspec.Struct):
-    writable: list[str] = []
-    readonly: list[str] = []
-
-
-class _Meta(msgspec.Struct, rename="camel"):
-    fee: int
-    err: Any = None
-    compute_units_consumed: int | None = None
-    log_messages: list[str] | None = None
-    pre_token_balances: list[_WireTokenBalance] | None = None
-    post_token_balances: list[_WireTokenBalance] | None = None
-    loaded_addresses: _Loaded | None = None
-
-
-class _Message(msgspec.Struct, rename="camel"):
-    account_keys: list[str]
-
-
-class _Tx(msgspec.Struct):
-    message: _Message
-
-
-class _Transaction(msgspec.Struct, rename="camel"):
-    slot: int
-    transaction: _Tx
-    block_time: int | None = None
-    meta: _Meta | None = None
-
-
-class _Fee(msgspec.Struct, rename="camel"):
-    prioritization_fee: int
-
-
-_responses = msgspec.json.Decoder(list[_Response]).decode
-_response = msgspec.json.Decoder(_Response).decode
-_encode = msgspec.json.Encoder().encode
-
-
-def _decoder(kind: Any) -> Any:
-    return msgspec.json.Decoder(kind).decode
-
-
-_statuses = _decoder(_Statuses)
-_blockhash = _decoder(_LatestBlockhash)
-_simulated = _decoder(_Simulated)
-_accounts = _decoder(_Accounts)
-_keyed = _decoder(list[_Keyed])
-_keyed_ctx = _decoder(_KeyedAccounts)
-_transaction = _decoder(_Transaction | None)
-_fees = _decoder(list[_Fee])
-_any = msgspec.json.decode
-
-
-def account_data(wire: _WireAccount) -> AccountData:
+def account_data(wire: rpc_wire.WireAccount) -> AccountData:
     return AccountData(
         wire.lamports, Pubkey.from_string(wire.owner), base64.b64decode(wire.data[0])
     )
 
 
-def _token_balance(wire: _WireTokenBalance) -> TokenBalance:
+def _token_balance(wire: rpc_wire.WireTokenBalance) -> TokenBalance:
     return TokenBalance(wire.account_index, wire.mint, wire.owner, int(wire.ui_token_amount.amount))
 
 
@@ -303,7 +171,7 @@ class SolanaRpc:
         return {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
 
     async def _call_raw(self, method: str, params: Sequence[Any]) -> bytes:
-        reply = _response(await self._post(_encode(self._request(method, params))))
+        reply = rpc_wire.response(await self._post(rpc_wire.encode(self._request(method, params))))
         if reply.error is not None:
             raise RpcError(reply.error.code, reply.error.message, reply.error.data)
         return bytes(reply.result)
@@ -313,7 +181,7 @@ class SolanaRpc:
     ) -> list[bytes | RpcError]:
         """Several calls in one HTTP request; each one's raw result or its own RpcError."""
         requests = [self._request(method, params) for method, params in calls]
-        replies = {r.id: r for r in _responses(await self._post(_encode(requests)))}
+        replies = {r.id: r for r in rpc_wire.responses(await self._post(rpc_wire.encode(requests)))}
         out: list[bytes | RpcError] = []
         for request in requests:
             reply = replies.get(request["id"])
@@ -327,7 +195,7 @@ class SolanaRpc:
 
     async def call(self, method: str, params: Sequence[Any] = ()) -> Any:
         """Any method: its `result` as plain JSON values."""
-        return _any(await self._call_raw(method, list(params)))
+        return rpc_wire.any(await self._call_raw(method, list(params)))
 
     # -- transactions -----------------------------------------------------------------------
 
@@ -344,7 +212,8 @@ class SolanaRpc:
             )
             for raw, skip in items
         ]
-        return [r if isinstance(r, RpcError) else _any(r) for r in await self._batch_raw(calls)]
+        results = await self._batch_raw(calls)
+        return [r if isinstance(r, RpcError) else rpc_wire.any(r) for r in results]
 
     async def signature_statuses(self, signatures: Sequence[str]) -> list[SignatureStatus | None]:
         """One status per signature (None: unknown to the node), searching its history."""
@@ -367,11 +236,11 @@ class SolanaRpc:
             if isinstance(result, RpcError):
                 found.update(dict.fromkeys(chunk, result))
                 continue
-            for sig, wire in zip(chunk, _statuses(result).value, strict=True):
+            for sig, status in zip(chunk, rpc_wire.statuses(result).value, strict=True):
                 found[sig] = (
                     None
-                    if wire is None
-                    else SignatureStatus(wire.slot, wire.err, wire.confirmation_status)
+                    if status is None
+                    else SignatureStatus(status.slot, status.err, status.confirmation_status)
                 )
         out: list[list[SignatureStatus | None] | BaseException] = []
         for sigs in items:
@@ -388,7 +257,8 @@ class SolanaRpc:
             "replaceRecentBlockhash": False,
             "commitment": COMMITMENT,
         }
-        value = _simulated(await self._call_raw("simulateTransaction", [_b64(raw), config])).value
+        raw_result = await self._call_raw("simulateTransaction", [_b64(raw), config])
+        value = rpc_wire.simulated(raw_result).value
         return Simulation(value.err, value.units_consumed, value.logs or [])
 
     async def transaction(self, signature: str) -> TransactionInfo | None:
@@ -398,14 +268,14 @@ class SolanaRpc:
             "maxSupportedTransactionVersion": 0,
             "commitment": COMMITMENT,
         }
-        wire = _transaction(await self._call_raw("getTransaction", [signature, config]))
-        if wire is None:
+        found = rpc_wire.transaction(await self._call_raw("getTransaction", [signature, config]))
+        if found is None:
             return None
-        meta = wire.meta or _Meta(fee=0)
-        loaded = meta.loaded_addresses or _Loaded()
+        meta = found.meta or rpc_wire.Meta(fee=0)
+        loaded = meta.loaded_addresses or rpc_wire.Loaded()
         return TransactionInfo(
-            slot=wire.slot,
-            block_time=wire.block_time,
+            slot=found.slot,
+            block_time=found.block_time,
             fee=meta.fee,
             err=meta.err,
             compute_units_consumed=meta.compute_units_consumed,
@@ -413,7 +283,7 @@ class SolanaRpc:
             pre_token_balances=[_token_balance(b) for b in meta.pre_token_balances or []],
             post_token_balances=[_token_balance(b) for b in meta.post_token_balances or []],
             account_keys=[
-                *wire.transaction.message.account_keys,
+                *found.transaction.message.account_keys,
                 *loaded.writable,
                 *loaded.readonly,
             ],
@@ -426,7 +296,7 @@ class SolanaRpc:
 
     async def _blockhash_batch(self, items: list[None]) -> list[Blockhash | BaseException]:
         raw = await self._call_raw("getLatestBlockhash", [{"commitment": COMMITMENT}])
-        value = _blockhash(raw).value
+        value = rpc_wire.blockhash(raw).value
         blockhash = Blockhash(Hash.from_string(value.blockhash), value.last_valid_block_height)
         return [blockhash] * len(items)
 
@@ -440,7 +310,7 @@ class SolanaRpc:
         """The prioritization fees (micro-lamports per CU) of recent slots touching these
         accounts as writable, as the node lists them."""
         raw = await self._call_raw("getRecentPrioritizationFees", [[str(a) for a in addresses]])
-        return [fee.prioritization_fee for fee in _fees(raw)]
+        return [fee.prioritization_fee for fee in rpc_wire.fees(raw)]
 
     # -- accounts ---------------------------------------------------------------------------
 
@@ -469,7 +339,7 @@ class SolanaRpc:
         for result in results:
             if isinstance(result, RpcError):
                 raise result
-            decoded = _accounts(result)
+            decoded = rpc_wire.accounts(result)
             slot = decoded.context.slot if slot is None else min(slot, decoded.context.slot)
             out.extend(None if a is None else account_data(a) for a in decoded.value)
         return slot or 0, out
@@ -491,7 +361,8 @@ class SolanaRpc:
             )
         config = {"encoding": "base64", "commitment": COMMITMENT, "filters": filters}
         raw = await self._call_raw("getProgramAccounts", [str(program), config])
-        return [(Pubkey.from_string(k.pubkey), account_data(k.account)) for k in _keyed(raw)]
+        keyed = rpc_wire.keyed(raw)
+        return [(Pubkey.from_string(k.pubkey), account_data(k.account)) for k in keyed]
 
     async def token_accounts_by_owner(self, owner: Pubkey) -> list[TokenAccount]:
         """The owner's SPL Token (classic) accounts."""
@@ -499,7 +370,7 @@ class SolanaRpc:
         config = {"encoding": "base64", "commitment": COMMITMENT}
         raw = await self._call_raw("getTokenAccountsByOwner", [str(owner), selector, config])
         out = []
-        for keyed in _keyed_ctx(raw).value:
+        for keyed in rpc_wire.keyed_ctx(raw).value:
             state = spl.decode_token_account(account_data(keyed.account).data)
             out.append(
                 TokenAccount(
