@@ -110,3 +110,12 @@ def load_or_create_executor_key(path: Path) -> ExecutorKey:
         with contextlib.suppress(FileExistsError):
             write_keypair_file(path, Keypair())
     return ExecutorKey(read_keypair_file(path), path)
+
+
+def executor_key(*, secret: str | None, path: Path) -> ExecutorKey:
+    """The executor key a deployment configures: the EXECUTOR_SECRET setting when it is set
+    (and then no file is read or written), else the keypair file at `path`, created on the
+    first start. InvalidKeypair for a malformed secret or file: start-up stops on it."""
+    if secret:
+        return ExecutorKey(keypair_from_secret(secret))
+    return load_or_create_executor_key(path)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 from solders.pubkey import Pubkey
+from solders.transaction import VersionedTransaction
 
 from shared.chain.transactions import (
     EXTRA_BIN_ARRAYS,
@@ -42,7 +43,7 @@ from tests.helpers.litesvm import Chain, Sent
 SEED = 42
 POOLS = seed_pools(SEED)
 GENESIS = market_genesis(POOLS.values())
-CU_PRICE = 1_000  # micro-lamports per compute unit
+CU_PRICE = 1_234  # micro-lamports per compute unit (not a round number: the fee rounds up)
 U64_MAX = 2**64 - 1
 ATA_RENT = spl.rent_exempt_lamports(spl.TOKEN_ACCOUNT_LEN)
 TOKEN_INSUFFICIENT_FUNDS, TOKEN_OWNER_MISMATCH = 1, 4  # SPL Token's TokenError codes
@@ -163,7 +164,7 @@ class Market:
         anyway and see the chain refuse it), send."""
         svm = self.chain.svm
 
-        def build(limit: int) -> object:
+        def build(limit: int) -> VersionedTransaction:
             return route_transaction(
                 route,
                 self.wallet,
@@ -178,7 +179,7 @@ class Market:
                 create_output_ata=create_output_ata,
             )
 
-        simulated = svm.simulate_transaction(build(SIMULATION_CU_LIMIT))  # type: ignore[arg-type]
+        simulated = svm.simulate_transaction(build(SIMULATION_CU_LIMIT))
         ok = type(simulated).__name__ == "SimulatedTransactionInfo"
         limit = (
             cu_limit_from_simulation(simulated.meta().compute_units_consumed())
@@ -186,7 +187,7 @@ class Market:
             else SIMULATION_CU_LIMIT
         )
         tx = build(limit)
-        result = svm.send_transaction(tx)  # type: ignore[arg-type]
+        result = svm.send_transaction(tx)
         svm.expire_blockhash()
         sent = Sent(result, R.PROGRAM_ID)
         meta = result if sent.ok else result.meta()  # type: ignore[attr-defined]
@@ -261,6 +262,15 @@ def refused(market: Market, route: Route, min_amount_out: int, **kw: bool) -> Se
         before, executor_lamports=before.executor_lamports - fee
     )
     return landing.sent
+
+
+def write_vault(market: Market, pool: CpmmPool, mint: str, amount: int) -> None:
+    """Move a CPMM pool on chain: its reserves are its vaults' amounts."""
+    vault = vaults(pool)[mint]
+    authority = R.authority_address()[0]
+    market.chain.write(
+        [spl.token_account_genesis(vault, Pubkey.from_string(mint), authority, amount)]
+    )
 
 
 def _symbol(mint: str) -> str:
@@ -341,14 +351,7 @@ def test_two_hop_surplus_stays_in_the_wallets_hub_account(market: Market) -> Non
     pool = POOLS["raydium-SOL-USDC"]
     assert isinstance(pool, CpmmPool) and pool.mint_b == USDC
     moved = msgspec.structs.replace(pool, reserve_b=pool.reserve_b + pool.reserve_b // 1_000)
-    usdc_vault = vaults(pool)[USDC]
-    market.chain.write(
-        [
-            spl.token_account_genesis(
-                usdc_vault, Pubkey.from_string(USDC), R.authority_address()[0], moved.reserve_b
-            )
-        ]
-    )
+    write_vault(market, pool, USDC, moved.reserve_b)
     paid = cpmm_quote(moved, SOL, route.amount_in).amount_out
     assert paid > route.legs[0].amount_out
     landing = market.send(route, route.amount_out)
@@ -371,19 +374,27 @@ def test_two_hop_never_spends_the_wallets_own_hub_balance(market: Market) -> Non
     market.fund(USDC, units("USDC", 1_000_000))
     pool = POOLS["raydium-SOL-USDC"]
     assert isinstance(pool, CpmmPool) and pool.mint_b == USDC
-    usdc_vault = vaults(pool)[USDC]
-    market.chain.write(
-        [
-            spl.token_account_genesis(
-                usdc_vault,
-                Pubkey.from_string(USDC),
-                R.authority_address()[0],
-                pool.reserve_b - pool.reserve_b // 10_000,
-            )
-        ]
-    )
+    write_vault(market, pool, USDC, pool.reserve_b - pool.reserve_b // 10_000)
     sent = refused(market, route, 0)
     assert sent.error == R.ERROR_EXCEEDED_SLIPPAGE
+
+
+def test_a_split_lands_within_its_tolerance_when_a_pool_moved(market: Market) -> None:
+    """The Raydium leg's pool moved against us (its USDC reserve 0.2% lower) after routing: the
+    leg pays less than quoted, still above its share of a 50 bps tolerance, and lands."""
+    route = best_route(POOLS, SOL, USDC, units("SOL", 2_000))
+    assert shape(route) == [(0, "meteora-SOL-USDC"), (0, "raydium-SOL-USDC")]
+    market.fund(SOL, route.amount_in)
+    pool = POOLS["raydium-SOL-USDC"]
+    assert isinstance(pool, CpmmPool) and pool.mint_b == USDC
+    moved = msgspec.structs.replace(pool, reserve_b=pool.reserve_b - pool.reserve_b // 500)
+    write_vault(market, pool, USDC, moved.reserve_b)
+    paid = route.legs[0].amount_out + cpmm_quote(moved, SOL, route.legs[1].amount_in).amount_out
+    min_amount_out = route.amount_out * 9_950 // 10_000
+    assert min_amount_out < paid < route.amount_out
+    landing = market.send(route, min_amount_out)
+    assert landing.sent.ok, (landing.sent.error, landing.sent.logs[-6:])
+    assert market.snapshot().atas["USDC"] == (paid, 0)
 
 
 # ---- routes the chain refuses, atomically -----------------------------------------------------
