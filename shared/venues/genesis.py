@@ -79,3 +79,14 @@ def _token(by_mint: dict[str, Token], mint: str) -> Token:
     if token is None:
         raise ValueError(f"{mint} is not a registry token")
     return token
+
+
+def genesis_addresses(
+    pool: CpmmPool | DlmmPool,
+) -> raydium_cpmm.CpmmAddresses | meteora_dlmm.DlmmAddresses:
+    """The on-chain addresses `market_genesis` gives an engine pool (what a swap names)."""
+    if isinstance(pool, CpmmPool):
+        mints = Pubkey.from_string(pool.mint_a), Pubkey.from_string(pool.mint_b)
+        return raydium_cpmm.pool_addresses(*mints, amm_config_index(pool.fee_bps))
+    mints = Pubkey.from_string(pool.mint_x), Pubkey.from_string(pool.mint_y)
+    return meteora_dlmm.pair_addresses(*mints, pool.bin_step)

@@ -233,3 +233,20 @@ def approve(
         AccountMeta(owner, True, False),
     ]
     return Instruction(token_program, bytes([4]) + struct.pack("<Q", amount), metas)
+
+
+def create_associated_token_account_idempotent(
+    payer: Pubkey, owner: Pubkey, mint: Pubkey, token_program: Pubkey = TOKEN_PROGRAM_ID
+) -> Instruction:
+    """Associated Token Account `CreateIdempotent` (1): create `owner`'s associated token
+    account for `mint`, `payer` (signing) paying its rent; a no-op when it already exists with
+    that owner and mint. The new account has no delegate."""
+    metas = [
+        AccountMeta(payer, True, True),
+        AccountMeta(associated_token_address(owner, mint, token_program), False, True),
+        AccountMeta(owner, False, False),
+        AccountMeta(mint, False, False),
+        AccountMeta(SYSTEM_PROGRAM_ID, False, False),
+        AccountMeta(token_program, False, False),
+    ]
+    return Instruction(ASSOCIATED_TOKEN_PROGRAM_ID, b"\x01", metas)
