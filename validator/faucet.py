@@ -27,13 +27,13 @@ from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
+from shared.venues.spl import create_associated_token_account_idempotent
 from validator.errors import invalid_params
 from validator.runtime import Chain
 from validator.spl import (
     NATIVE_MINT,
     U64_MAX,
     associated_token_address,
-    create_ata_idempotent,
     is_mint,
     mint_to_checked,
     sync_native,
@@ -114,7 +114,7 @@ class Faucet:
         if not 0 <= amount <= U64_MAX:
             raise invalid_params(f"Invalid param: amount for {mint} out of range")
         ata = associated_token_address(owner, mint)
-        ixs = [create_ata_idempotent(self.pubkey, owner, mint)]
+        ixs = [create_associated_token_account_idempotent(self.pubkey, owner, mint)]
         if mint == NATIVE_MINT:
             if amount:
                 self._check_balance(amount)

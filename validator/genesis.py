@@ -14,8 +14,6 @@ their program ids at every start, so a rebuilt program is picked up by a restart
 from __future__ import annotations
 
 import importlib
-import json
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
 from solders.pubkey import Pubkey
 
+from shared.chain.keys import load_or_create_keypair
 from shared.tokens import TOKENS
 from validator.spl import MINT_LEN, NATIVE_MINT, SYSTEM_PROGRAM_ID, TOKEN_PROGRAM_ID, pack_mint
 
@@ -39,15 +38,7 @@ GenesisAccounts = Iterable[tuple[Pubkey, Account]]
 def faucet_keypair(chain_dir: Path) -> Keypair:
     """The faucet's keypair, generated once and kept as solana-keygen writes one (a JSON array
     of the 64 secret-key bytes), readable by its owner only."""
-    path = chain_dir / "faucet.json"
-    if path.exists():
-        return Keypair.from_bytes(bytes(json.loads(path.read_text())))
-    chain_dir.mkdir(parents=True, exist_ok=True)
-    keypair = Keypair()
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as out:
-        json.dump(list(bytes(keypair)), out)
-    return keypair
+    return load_or_create_keypair(chain_dir / "faucet.json")
 
 
 def build_genesis(

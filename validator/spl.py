@@ -158,18 +158,6 @@ def associated_token_address(owner: Pubkey, mint: Pubkey) -> Pubkey:
     return get_associated_token_address(owner, mint)
 
 
-def create_ata_idempotent(payer: Pubkey, owner: Pubkey, mint: Pubkey) -> Instruction:
-    metas = [
-        AccountMeta(payer, True, True),
-        AccountMeta(associated_token_address(owner, mint), False, True),
-        AccountMeta(owner, False, False),
-        AccountMeta(mint, False, False),
-        AccountMeta(SYSTEM_PROGRAM_ID, False, False),
-        AccountMeta(TOKEN_PROGRAM_ID, False, False),
-    ]
-    return Instruction(ASSOCIATED_TOKEN_PROGRAM_ID, b"\x01", metas)
-
-
 def mint_to_checked(
     mint: Pubkey, dest: Pubkey, authority: Pubkey, amount: int, decimals: int
 ) -> Instruction:

@@ -103,13 +103,19 @@ def write_keypair_file(path: Path, keypair: Keypair) -> None:
         os.unlink(temporary)
 
 
-def load_or_create_executor_key(path: Path) -> ExecutorKey:
+def load_or_create_keypair(path: Path) -> Keypair:
     """The keypair at `path`, created (fresh, mode 0600) when no file is there. Two processes
-    racing to create it end up with the same key: the loser of the link reads the winner's."""
+    racing to create it end up with the same key: the loser of the link reads the winner's.
+    The executor's key and the local validator's faucet key are both kept this way."""
     if not path.exists():
         with contextlib.suppress(FileExistsError):
             write_keypair_file(path, Keypair())
-    return ExecutorKey(read_keypair_file(path), path)
+    return read_keypair_file(path)
+
+
+def load_or_create_executor_key(path: Path) -> ExecutorKey:
+    """The executor keypair kept in the file at `path` (see load_or_create_keypair)."""
+    return ExecutorKey(load_or_create_keypair(path), path)
 
 
 def executor_key(*, secret: str | None, path: Path) -> ExecutorKey:
