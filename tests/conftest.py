@@ -29,6 +29,13 @@ from tests.helpers.engine import (
     with_database,
 )
 
+MAX_TEST_PROCESSES = 4  # each runs its own engines (API and worker processes) and servers
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (the default, pyproject.toml): a test process per core, at most four."""
+    return max(1, min(MAX_TEST_PROCESSES, os.cpu_count() or 1))
+
 
 @pytest.fixture(scope="session")
 def servers() -> Iterator[tuple[str, str]]:
