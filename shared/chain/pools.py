@@ -5,11 +5,14 @@
 reads them all once (subscribing first, so that no change falls between the read and the
 subscription) and decodes the engine's CpmmPool / DlmmPool models (shared/chain/pool_accounts).
 
-Freshness: an account notification replaces that account's bytes (unless it is older than what
-was read since: every stored account keeps the slot it was read or notified at) and re-decodes
-only the pools that use it; the re-decode runs once the notifications already received have all
-been applied (`call_soon`), so a swap's several accounts usually land as one change. After a
-PubSub reconnect everything is read again and new pools are looked for.
+Freshness: an account notification says that the pools using that account changed; those pools'
+accounts are then read again in one getMultipleAccounts (one slot's state) before they are
+decoded. A swap changes several accounts of a pool (both vaults, the observation), and they are
+notified one by one: decoding from the notifications alone would publish, for a moment, a pool
+with one vault after the swap and the other before it — a price that never was, which could
+fire a limit order. One read at a time, for every pool that changed meanwhile; every stored
+account keeps the slot it was read or notified at, and older bytes never replace newer. After
+a PubSub reconnect everything is read again and new pools are looked for.
 
 Tokens are resolved by mint with `tokens` (shared.tokens.find_token by default, which also
 knows the launched tokens this process registered). A pool with a mint it does not know is
@@ -75,8 +78,8 @@ class ChainPools:
         self._subscribed: set[Pubkey] = set()
         self._snapshot: dict[str, Pool] = {}
         self._callbacks: list[ChangeCallback] = []
-        self._dirty: set[str] = set()
-        self._flush_scheduled = False
+        self._dirty: set[str] = set()  # pools notified since the last consistent read began
+        self._reading_dirty = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._discovering = asyncio.Lock()
 
@@ -252,14 +255,27 @@ class ChainPools:
         if not self._store(key, data, slot):
             return
         self._dirty |= self._users.get(key, set())
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        if not self._reading_dirty:
+            self._reading_dirty = True
+            self._spawn(self._read_dirty())
 
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        dirty, self._dirty = self._dirty, set()
-        self._decode(dirty)
+    async def _read_dirty(self) -> None:
+        """Read the notified pools' accounts at one slot, decode, and again while more were
+        notified meanwhile. A failed read leaves them dirty for the next notification (a node
+        that went away is a gap: everything is read again when it is back)."""
+        try:
+            while self._dirty:
+                dirty, self._dirty = self._dirty, set()
+                accounts = list(dict.fromkeys(k for i in dirty for k in self._entries[i].accounts))
+                try:
+                    await self._read(accounts)
+                except _READ_ERRORS as exc:
+                    log.warning("pool read after a notification failed", error=str(exc))
+                    self._dirty |= dirty
+                    return
+                self._decode(dirty)
+        finally:
+            self._reading_dirty = False
 
     def _decode(self, pool_ids: set[str]) -> set[str]:
         """Decode these pools from the stored bytes, publish those that changed."""

@@ -367,8 +367,12 @@ class Changes:
         self._event.set()
 
     async def wait_for(self, pool_id: str, within: float = 20) -> None:
+        await self.wait_until(lambda: any(pool_id in ids for ids in self.seen), within)
+
+    async def wait_until(self, done: Callable[[], bool], within: float = 20) -> None:
+        """Until `done()` holds, checked after each change."""
         async with asyncio.timeout(within):
-            while not any(pool_id in ids for ids in self.seen):
+            while not done():
                 self._event.clear()
                 await self._event.wait()
 
@@ -399,6 +403,31 @@ async def test_a_swap_updates_the_cache_through_account_notifications(
         }
         assert set().union(*changes.seen) == {"raydium-SOL-USDC"}
         assert pools.full_reads == 0  # the update came by notification, not by a re-read
+    finally:
+        await pools.close()
+
+
+async def test_the_cache_never_publishes_a_pool_half_swapped(
+    client: Callable[..., Awaitable[Client]],
+) -> None:
+    """A swap's accounts are notified one by one; every pool the cache hands out is one that
+    was on chain (the state before or after some number of these swaps), never one vault
+    after a swap and the other before it."""
+    c = await client()
+    pools = await ChainPools.load(c.rpc, c.subscriptions)
+    try:
+        wallet = await funded(c.rpc, {"SOL": 10**9, "USDC": 0}, lamports=10**9)
+        states = [pools.pools()["raydium-SOL-USDC"]]
+        for _ in range(8):
+            states.append(expected_after(states[-1], 10**7))
+        published: list[Pool] = []
+        pools.on_change(lambda ids: published.append(pools.pools()["raydium-SOL-USDC"]))
+        changes = Changes(pools)
+        for _ in range(8):
+            [status] = await landed(c.rpc, [await sol_usdc_swap(c.rpc, pools, wallet, 10**7)])
+            assert status.err is None
+        await changes.wait_until(lambda: pools.pools()["raydium-SOL-USDC"] == states[-1])
+        assert published and all(pool in states for pool in published)
     finally:
         await pools.close()
 
