@@ -1,7 +1,8 @@
 """The Litestar app: every HTTP and WebSocket function, built by `create_app(settings)`.
 
-The lifespan opens this process's PostgreSQL pool, its Redis client, the SAQ queue handle and
-the event hub (one confirmed pattern subscription), and closes them on shutdown.
+The lifespan opens this process's PostgreSQL pool, its Redis client, the SAQ queue handle, the
+event hub (one confirmed pattern subscription) and the chain's RPC client, and closes them on
+shutdown.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
 from functions.cancel_order import cancel_order_by_id
+from functions.chain_info import chain_info
 from functions.chain_transactions import chain_transactions
 from functions.desk import desk
 from functions.get_order import get_order_by_id
@@ -25,8 +27,11 @@ from functions.order_history import wallet_history
 from functions.order_stream import order_stream
 from functions.prometheus_metrics import prometheus_metrics
 from functions.queue_metrics import get_queue_metrics
+from functions.sim_airdrop import sim_airdrop
 from functions.sim_launch import sim_launch
 from functions.submit_order import submit_order, submit_order_ws
+from functions.wallet_balances import wallet_balances
+from shared.chain.cluster import Cluster
 from shared.config import Settings
 from shared.db import close_database, open_database
 from shared.dex.store import PoolStore
@@ -55,6 +60,7 @@ def create_app(settings: Settings, *, own_signals: bool = True) -> Litestar:
         redis = redis_client(settings, extra_connections=50)
         hub = EventHub(redis, settings.redis_namespace)
         queue = create_queue(settings, redis)
+        cluster = Cluster.open(settings)
         try:
             await hub.start()
             await start_reporting(redis, settings.redis_namespace, "api")
@@ -76,6 +82,7 @@ def create_app(settings: Settings, *, own_signals: bool = True) -> Litestar:
                 ),
                 records=records,
                 intake=Intake(settings, redis, records, steps, queue, book),
+                cluster=cluster,
             )
             if own_signals:  # SIGTERM: WebSockets close with 1001, then uvicorn stops
                 close_streams_on_shutdown()
@@ -83,11 +90,12 @@ def create_app(settings: Settings, *, own_signals: bool = True) -> Litestar:
         finally:
             await stop_reporting()
             await hub.stop()
+            await cluster.close()
             await redis.aclose()
             await close_database()
 
     # The launch control exists only on engines that were given its token.
-    control = [sim_launch] if settings.sim_control_token else []
+    control = [sim_launch, sim_airdrop] if settings.sim_control_token else []
     return Litestar(
         route_handlers=[
             *control,
@@ -105,6 +113,8 @@ def create_app(settings: Settings, *, own_signals: bool = True) -> Litestar:
             get_pool,
             get_quote,
             chain_transactions,
+            chain_info,
+            wallet_balances,
             health,
             desk,  # GET /: the trading desk (static files); API paths match first
         ],

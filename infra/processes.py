@@ -1,4 +1,5 @@
-"""Engine processes on one machine: API servers and workers as child processes.
+"""Engine processes on one machine: API servers and workers as child processes, and the local
+validator they use when no SOLANA_RPC_URL/SOLANA_WS_URL is given.
 
 Used by `order-engine up`, the tests and the benchmarks, so that all three run the engine the
 same way a container does (`python -m infra.cli api|worker`), each with its own environment.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,13 +16,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from infra.children import free_port
+from infra.local_chain import LocalChain, start_local_chain
+from shared.config import load_settings
+
 STOP_GRACE_S = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class EngineProcesses:
@@ -33,6 +31,17 @@ class EngineProcesses:
         self.log_dir = log_dir
         self.apis: list[tuple[subprocess.Popen[bytes], str]] = []
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.chain: LocalChain | None = None
+
+    def start_chain(self, data_dir: Path) -> dict[str, str]:
+        """Unless the environment names a chain (SOLANA_RPC_URL), start the local validator
+        with its ledger in `data_dir`/chain and point every process started from now on at
+        it; stopped by `stop()`, after the engine. The chain's URLs, as the settings read them."""
+        if not self.env.get("SOLANA_RPC_URL", "").strip():
+            self.chain = start_local_chain(data_dir, self.env)
+            self.env.update(self.chain.urls())
+        settings = load_settings(self.env)
+        return {"SOLANA_RPC_URL": settings.solana_rpc_url, "SOLANA_WS_URL": settings.solana_ws_url}
 
     def _spawn(self, command: str, name: str, extra_env: dict[str, str]) -> subprocess.Popen[bytes]:
         output = None
@@ -85,7 +94,9 @@ class EngineProcesses:
         return [proc for proc, _ in self.apis] + self.workers
 
     def any_exited(self) -> bool:
-        return any(proc.poll() is not None for proc in self.processes)
+        """Whether an API, a worker or the local validator has exited."""
+        chain = [self.chain.proc] if self.chain is not None else []
+        return any(proc.poll() is not None for proc in self.processes + chain)
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """SIGTERM everyone, wait up to `grace_s`, then SIGKILL what is left."""
@@ -99,3 +110,6 @@ class EngineProcesses:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if self.chain is not None:
+            self.chain.stop()
+            self.chain = None

@@ -112,11 +112,13 @@ async def scratch_engine(
                 "LOG_LEVEL": "WARNING",
                 "SIM_MARKET_ACTIVITY": "0",
                 "SUBMIT_RATE_LIMIT_PER_MINUTE": "0",  # one client sends everything here
+                "DATA_DIR": str(services.work_dir),
                 **env,
             },
             log_dir=services.work_dir / "logs",
         )
         try:
+            processes.start_chain(services.work_dir)
             for _ in range(workers):
                 processes.add_worker()
             for _ in range(apis):

@@ -5,8 +5,13 @@ and signature types."""
 
 from __future__ import annotations
 
+import hmac
+
+from litestar.exceptions import NotAuthorizedException
 from solders.pubkey import Pubkey
 from solders.signature import Signature
+
+from shared.config import Settings
 
 
 def cancel_message(order_id: str) -> bytes:
@@ -21,3 +26,11 @@ def signature_is_valid(wallet_address: str, message: bytes, signature: str | Non
         return Signature.from_string(signature).verify(Pubkey.from_string(wallet_address), message)
     except ValueError:
         return False
+
+
+def require_control_token(settings: Settings, authorization: str | None) -> None:
+    """The simulation controls (launch, airdrop) answer only `Bearer <SIM_CONTROL_TOKEN>`:
+    NotAuthorizedException (401) otherwise."""
+    expected = f"Bearer {settings.sim_control_token}"
+    if not authorization or not hmac.compare_digest(authorization.encode(), expected.encode()):
+        raise NotAuthorizedException("a bearer token (SIM_CONTROL_TOKEN) is required")

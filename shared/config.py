@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 from msgspec import Meta
@@ -29,6 +30,15 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: Annotated[str, Meta(pattern=r"^(postgres(ql)?://.*)?$")] = ""
     redis_url: Annotated[str, Meta(pattern=r"^(rediss?://.*)?$")] = ""
+    # The Solana cluster: JSON-RPC and PubSub. Unset, `order-engine up`, the tests and the
+    # benchmarks start the local validator (infra/local_chain.py) and set both. A bare
+    # host:port is http://host:port; PubSub defaults as the solana CLI derives it (ws, port+1).
+    solana_rpc_url: Annotated[str, Meta(pattern=r"^(https?://.*)?$")] = ""
+    solana_ws_url: Annotated[str, Meta(pattern=r"^(wss?://.*)?$")] = ""
+    # The executor's keypair (fee payer and the wallets' approved delegate): base58 of its
+    # 64 bytes or a JSON byte array, as the Solana CLI writes; unset, DATA_DIR/engine/executor.json
+    # (created on first use).
+    executor_secret: str = ""
     data_dir: str = ".data"
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=1, le=65535)] = 8000
@@ -62,6 +72,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def local_stack_needed(self) -> bool:
         return not (self.database_url and self.redis_url)
+
+    @property
+    def local_chain_needed(self) -> bool:
+        return not self.solana_rpc_url  # the PubSub URL follows from it when unset
 
 
 # --- reading a settings Struct from the environment ----------------------------------------
@@ -146,6 +160,11 @@ def read_settings(
         raise SettingsError(f"{variable}: {rule}, got {raw!r}") from None
 
 
+def _rpc_url(raw: str) -> str:
+    raw = raw.rstrip("/")
+    return raw if "://" in raw else f"http://{raw}"  # Render's `hostport` of a private service
+
+
 _VARIABLES = {f.name.upper(): f.name for f in msgspec.structs.fields(Settings)}
 _PREPARE: dict[str, Prepare] = {
     "DEX_EXECUTION_LATENCY_MS": latency_range,
@@ -153,12 +172,27 @@ _PREPARE: dict[str, Prepare] = {
     "REQUIRE_SIGNATURES": yes_or_no,
     "LOG_LEVEL": upper,
     "PUBLIC_BASE_URL": lambda raw: raw.rstrip("/"),
+    "SOLANA_RPC_URL": _rpc_url,
 }
+
+
+def pubsub_url(rpc_url: str) -> str:
+    """The PubSub URL the solana CLI derives from an RPC URL: ws(s), and the port + 1 when the
+    URL names a port."""
+    parts = urlsplit(rpc_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    netloc = parts.netloc
+    if parts.port is not None:
+        netloc = f"{parts.hostname}:{parts.port + 1}"
+    return urlunsplit(parts._replace(scheme=scheme, netloc=netloc))
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings from `env` (default: `.env` overlaid by the process environment)."""
     env = dict(process_env() if env is None else env)
+    rpc = env.get("SOLANA_RPC_URL", "").strip()
+    if rpc and not env.get("SOLANA_WS_URL", "").strip():
+        env["SOLANA_WS_URL"] = pubsub_url(_rpc_url(rpc))
     # Render sets RENDER_EXTERNAL_URL on web services: a sensible default for wsUrl.
     if not env.get("PUBLIC_BASE_URL", "").strip() and env.get("RENDER_EXTERNAL_URL"):
         env["PUBLIC_BASE_URL"] = env["RENDER_EXTERNAL_URL"]

@@ -69,3 +69,13 @@ class IdempotencyKeyRow(Table, tablename="idempotency_keys", db=DB):
     request_hash = Varchar(length=64, help_text="sha256 of the decoded request, hex")
     order_id = UUID()
     created_at = Timestamptz()
+
+
+class WalletFundingRow(Table, tablename="wallet_fundings", db=DB):
+    """A wallet the local faucet funded: through POST /api/sim/airdrop ("faucet") or with the
+    starter balance of its first order ("starter"); either way it is funded only once that
+    way. Created in SQL by its migration (the CHECK on `source`)."""
+
+    wallet_address = Varchar(length=44, primary_key=True)
+    source = Varchar(length=16)
+    created_at = Timestamptz()

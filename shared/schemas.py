@@ -157,6 +157,52 @@ class TokenView(Wire):
     name: str
 
 
+class ChainPrograms(Wire):
+    raydium: str  # Raydium CPMM's program id
+    meteora: str  # Meteora DLMM's program id
+
+
+class ChainInfo(Wire):
+    """GET /api/chain: where the engine's transactions go, to check them with any Solana tool."""
+
+    rpc_url: str
+    ws_url: str
+    cluster: str  # mainnet-beta, devnet or testnet by genesis hash; else localnet
+    programs: ChainPrograms
+    executor: str  # fee payer of every swap, and the delegate wallets approve
+
+
+class TokenBalanceView(Wire):
+    symbol: str  # the mint itself for a token the engine does not know
+    mint: str
+    amount: str  # UI units
+    account: str  # the associated token account
+    approved_for_executor: str  # what the executor may spend from it (UI units)
+
+
+class WalletBalances(Wire):
+    """GET /api/wallets/{walletAddress}/balances, read from the chain. SOL to trade is wrapped
+    SOL in the wallet's token account (`balances`); `lamports` is its native SOL (rent)."""
+
+    wallet_address: str
+    slot: int
+    lamports: int
+    balances: list[TokenBalanceView]
+
+
+class AirdropRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """POST /api/sim/airdrop: amounts in UI units by symbol or mint, e.g. {"SOL": "5"}."""
+
+    wallet_address: Annotated[str, Meta(min_length=32, max_length=44)]
+    amounts: Annotated[dict[str, str], Meta(min_length=1, max_length=16)]
+
+
+class AirdropResult(Wire):
+    wallet_address: str
+    signatures: list[str]  # the faucet's transactions, landed
+    balances: WalletBalances
+
+
 class ExecuteOrderJob(msgspec.Struct):
     """The SAQ job payload: ids, not objects."""
 

@@ -21,6 +21,7 @@ sent as one batch). Reads use commitment "confirmed". `http_requests` counts HTT
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 from collections.abc import Mapping, Sequence
@@ -408,3 +409,17 @@ class SolanaRpc:
             options["lamports"] = lamports
         result = await self.call("localnet_fundWallet", [str(owner), dict(amounts), options])
         return [str(sig) for sig in result["signatures"]]
+
+
+async def wait_landed(
+    rpc: SolanaRpc, signatures: Sequence[str], *, within_s: float = 30, poll_s: float = 0.05
+) -> list[SignatureStatus]:
+    """The statuses of `signatures` once every one has landed (successfully or not), polling
+    as Solana clients confirm; TimeoutError if one has not within `within_s`."""
+
+    async with asyncio.timeout(within_s):
+        while True:
+            statuses = await rpc.signature_statuses(signatures)
+            if all(status is not None for status in statuses):
+                return [status for status in statuses if status is not None]
+            await asyncio.sleep(poll_s)  # a poll interval, as confirmTransaction polls

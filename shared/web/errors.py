@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import aiohttp
 import asyncpg
 import structlog
 from litestar import MediaType, Request, Response
@@ -128,7 +129,10 @@ _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 def unavailable_part(exc: BaseException) -> str | None:
     """Which server is unreachable when `exc` means an outage the client should retry
-    ("PostgreSQL", "Redis"), else None (a bug). The one place that tells outages from bugs."""
+    ("PostgreSQL", "Redis", "the chain's RPC"), else None (a bug). The one place that tells
+    outages from bugs."""
+    if isinstance(exc, aiohttp.ClientError):  # before OSError: some of aiohttp's are OSErrors
+        return "the chain's RPC"
     if isinstance(exc, _REDIS_DOWN):
         return "Redis"
     if isinstance(exc, _POSTGRES_DOWN):

@@ -9,6 +9,7 @@ from litestar.di import Provide
 from redis.asyncio import Redis
 from saq.queue.redis import RedisQueue
 
+from shared.chain.cluster import Cluster
 from shared.config import Settings
 from shared.dex.store import PoolStore
 from shared.events import EventHub
@@ -29,6 +30,7 @@ class ApiState:
     submit_limiter: SubmitLimiter
     records: OrderRecords  # the orders tables, with group commit
     intake: Intake  # accepting and cancelling orders
+    cluster: Cluster  # the chain: its RPC client and the executor key
 
 
 def provide_state(state: State) -> ApiState:

@@ -4,7 +4,8 @@ Workers always run as subprocesses; the API too by default, or in this test proc
 (`api_in_process`): the app from create_app(settings) served by uvicorn on a free port, fast to
 start and debuggable (a breakpoint in a handler stops the test). Each subprocess gets the
 test's settings through its environment, logs to a file under the test's tmp dir (shown when
-it fails to start), and is stopped (SIGTERM, then SIGKILL) at teardown.
+it fails to start), and is stopped (SIGTERM, then SIGKILL) at teardown. Each engine has its own
+local validator (its ledger and the executor's keypair under that dir), stopped after it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+import msgspec
 import redis.asyncio as aioredis
 
 from infra.processes import EngineProcesses
@@ -137,12 +139,14 @@ class Engine:
         api_in_process: bool = False,
     ) -> None:
         self.settings = settings
+        self.log_dir = log_dir
         self.processes = EngineProcesses(
             {
                 **FAST,
                 "DATABASE_URL": settings.database_url,
                 "REDIS_URL": settings.redis_url,
                 "REDIS_NAMESPACE": settings.redis_namespace,
+                "DATA_DIR": str(log_dir),  # the executor's keypair, shared by its processes
                 **env,
             },
             log_dir,
@@ -170,6 +174,16 @@ class Engine:
         return self.processes.log_text(name)
 
     async def start(self, *, apis: int = 1, workers: int = 1) -> None:
+        # Its own local validator (in the test's thread: it then dies with the test process).
+        urls = self.processes.start_chain(self.log_dir)
+        self.settings = msgspec.structs.replace(
+            self.settings,
+            solana_rpc_url=urls["SOLANA_RPC_URL"],
+            solana_ws_url=urls["SOLANA_WS_URL"],
+            data_dir=str(self.log_dir),
+        )
+        if self.in_process is not None:
+            self.in_process.settings = self.settings
         for _ in range(workers):
             self.processes.add_worker()
         if self.in_process is not None:

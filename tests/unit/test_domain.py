@@ -69,6 +69,27 @@ def test_settings_defaults_and_errors_name_the_variable() -> None:
         ("LOG_FORMAT", "xml"),
         ("DATABASE_URL", "mysql://x"),
         ("PORT", "70000"),
+        ("SOLANA_WS_URL", "http://127.0.0.1:8900"),
     ]:
         with pytest.raises(SettingsError, match=name):
             load_settings({name: value})
+
+
+def test_the_chain_urls_follow_the_solana_clis_conventions() -> None:
+    assert load_settings({}).local_chain_needed
+    local = load_settings({"SOLANA_RPC_URL": "http://127.0.0.1:8899/"})
+    assert (local.solana_rpc_url, local.solana_ws_url) == (
+        "http://127.0.0.1:8899",
+        "ws://127.0.0.1:8900",
+    )
+    assert not local.local_chain_needed
+    # Render's `hostport` of a private service names no scheme.
+    render = load_settings({"SOLANA_RPC_URL": "order-engine-chain:8899"})
+    assert (render.solana_rpc_url, render.solana_ws_url) == (
+        "http://order-engine-chain:8899",
+        "ws://order-engine-chain:8900",
+    )
+    devnet = load_settings({"SOLANA_RPC_URL": "https://api.devnet.solana.com"})
+    assert devnet.solana_ws_url == "wss://api.devnet.solana.com"
+    given = load_settings({"SOLANA_RPC_URL": "http://a:1", "SOLANA_WS_URL": "ws://b:2"})
+    assert given.solana_ws_url == "ws://b:2"
