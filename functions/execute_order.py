@@ -23,6 +23,7 @@ from saq import Job
 from shared.config import Settings
 from shared.errors import OrderFailure
 from shared.execution import Executor, load_order
+from shared.execution_chain import ChainExecutor
 from shared.order_events import PreviousError, Trigger
 from shared.orders.records import OrderRecords
 from shared.ratelimit import StartLimiter
@@ -37,7 +38,7 @@ class WorkerDeps:
     settings: Settings
     redis: Redis
     records: OrderRecords
-    executor: Executor
+    executor: Executor | ChainExecutor
     limiter: StartLimiter
     market_rng: random.Random
 

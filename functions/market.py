@@ -18,7 +18,7 @@ from shared.web.state import ApiState
 
 @get("/api/pools", summary="The simulated pools: reserves or bins, price and fee")
 async def list_pools(state_: ApiState) -> list[PoolView]:
-    snapshot = await state_.store.snapshot()
+    snapshot = await state_.pools.snapshot()
     return [pool_view(snapshot.pools[pool_id]) for pool_id in sorted(snapshot.pools)]
 
 
@@ -28,7 +28,7 @@ async def list_pools(state_: ApiState) -> list[PoolView]:
     responses={404: ResponseSpec(ErrorBody), 503: ResponseSpec(ErrorBody)},
 )
 async def get_pool(pool_id: str, state_: ApiState) -> PoolView:
-    pool = (await state_.store.snapshot()).pools.get(pool_id)
+    pool = (await state_.pools.snapshot()).pools.get(pool_id)
     if pool is None:
         raise NotFoundException(f"unknown pool {pool_id!r}; see GET /api/pools")
     return pool_view(pool, with_bins=True)
@@ -63,5 +63,5 @@ async def get_quote(
     mint_in, mint_out, amount, slippage = parse_quote_query(
         token_in, token_out, amount_in, slippage_bps
     )
-    plan = await plan_route(state_.store, mint_in, mint_out, amount)
+    plan = await plan_route(state_.pools, mint_in, mint_out, amount)
     return jupiter_quote(plan.route, slippage)

@@ -17,10 +17,15 @@ from litestar.params import Parameter
 from shared.auth import require_control_token
 from shared.chain.rpc import RpcError
 from shared.schemas import AirdropRequest, AirdropResult, ErrorBody
-from shared.wallets import FaucetFailed, fund, parse_amounts, parse_wallet, read_balances
+from shared.wallets import (
+    METHOD_NOT_FOUND,
+    FaucetFailed,
+    fund,
+    parse_amounts,
+    parse_wallet,
+    read_balances,
+)
 from shared.web.state import ApiState
-
-METHOD_NOT_FOUND = -32601
 
 
 @post(
@@ -45,6 +50,7 @@ async def sim_airdrop(
     cluster = state_.cluster
     try:
         signatures = await fund(cluster.rpc, owner, amounts, cluster.executor.pubkey, "faucet")
+        assert signatures is not None
     except RpcError as exc:
         if exc.code == METHOD_NOT_FOUND:
             raise ClientException("this chain has no faucet", status_code=409) from None

@@ -17,6 +17,11 @@ import structlog
 from saq import CronJob
 
 from functions.execute_order import WorkerDeps, execute_order
+from shared.chain.cluster import Cluster
+from shared.chain.landing import Landings
+from shared.chain.pools import ChainPools
+from shared.chain.pubsub import ChainSubscriptions
+from shared.chain.rpc import wait_landed
 from shared.config import Settings
 from shared.db import close_database, open_database
 from shared.dex.activity import market_tick
@@ -25,6 +30,7 @@ from shared.dex.routing import NoRoute, best_route
 from shared.dex.store import PoolStore
 from shared.events import EventPublisher
 from shared.execution import Executor
+from shared.execution_chain import ChainExecutor
 from shared.jobs.queue import EXECUTE_ORDER, create_queue, redis_client
 from shared.jobs.saq_fork import OrderWorker
 from shared.orders.records import OrderRecords, OrderSteps
@@ -38,6 +44,7 @@ from shared.telemetry.reporting import start_reporting, stop_reporting
 from shared.tokens import load_launched_tokens, token_by_symbol
 from shared.waiting.book import WaitingBook
 from shared.waiting.watcher import Watcher
+from shared.wallets import StarterFunding
 
 log = structlog.get_logger(__name__)
 
@@ -62,10 +69,54 @@ async def warm_up(store: PoolStore) -> None:
 
 
 async def market_activity(ctx: dict[str, Any]) -> int:
-    """SAQ cron, once a second on one worker: the other traders of the simulated market."""
+    """SAQ cron, once a second on one worker: the other traders of the simulated market (not
+    yet on the chain: with EXECUTION_CHAIN=solana the chain's pools move only by orders)."""
     deps: WorkerDeps = ctx["deps"]
     rate = deps.settings.sim_market_activity
-    return await market_tick(deps.executor.store, deps.market_rng, rate) if rate else 0
+    if not rate or not isinstance(deps.executor, Executor):
+        return 0
+    return await market_tick(deps.executor.store, deps.market_rng, rate)
+
+
+async def open_chain_executor(settings: Settings, steps: OrderSteps) -> ChainExecutor:
+    """The chain's side of this worker: its RPC client and PubSub, the pool cache kept fresh
+    by account notifications, the landing watch, the starter funding."""
+    cluster = Cluster.open(settings)
+    subscriptions = ChainSubscriptions(cluster.ws_url)
+    await subscriptions.start()
+    pools = await ChainPools.load(cluster.rpc, subscriptions)
+    landings = Landings(cluster.rpc, subscriptions)
+    await landings.start()
+    local = await cluster.name() == "localnet"
+    if local:
+        await fund_executor(cluster)
+    starter = StarterFunding(
+        cluster.rpc,
+        cluster.executor.pubkey,
+        enabled=local and settings.sim_airdrop_on_first_order,
+    )
+    return ChainExecutor(steps, pools, cluster, landings, starter, settings.dex_quote_latency_ms)
+
+
+EXECUTOR_FLOAT_LAMPORTS = 1_000 * 10**9  # the fees and token-account rent of many orders
+
+
+async def fund_executor(cluster: Cluster) -> None:
+    """On the local chain the executor's SOL comes from the faucet: topped up to
+    EXECUTOR_FLOAT_LAMPORTS when it holds less than a tenth of that."""
+    rpc, executor = cluster.rpc, cluster.executor.pubkey
+    balance = int((await rpc.call("getBalance", [str(executor)]))["value"])
+    if balance < EXECUTOR_FLOAT_LAMPORTS // 10:
+        signature = await rpc.request_airdrop(executor, EXECUTOR_FLOAT_LAMPORTS - balance)
+        await wait_landed(rpc, [signature])
+        log.info("executor funded by the local faucet", lamports=EXECUTOR_FLOAT_LAMPORTS)
+
+
+async def close_chain_executor(executor: ChainExecutor) -> None:
+    await executor.landings.close()
+    await executor.pools.close()
+    await executor.pools.subscriptions.close()
+    await executor.cluster.close()
 
 
 def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderWorker:
@@ -91,11 +142,17 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderW
         )
         records = OrderRecords()
         steps = OrderSteps(records, EventPublisher(redis, settings.redis_namespace))
+        executor: Executor | ChainExecutor = Executor(
+            steps, store, chain, settings.dex_quote_latency_ms
+        )
+        if settings.execution_chain == "solana":
+            executor = await open_chain_executor(settings, steps)
+            ctx["chain_executor"] = executor
         ctx["deps"] = WorkerDeps(
             settings=settings,
             redis=redis,
             records=records,
-            executor=Executor(steps, store, chain, settings.dex_quote_latency_ms),
+            executor=executor,
             market_rng=random.Random(settings.sim_seed + 1),
             limiter=StartLimiter(
                 redis, settings.redis_namespace, settings.queue_rate_limit_per_minute
@@ -122,6 +179,8 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderW
         if "watcher" in ctx:  # first, while Redis is open: it hands over its leadership
             await ctx["watcher"].stop()
         await stop_reporting()
+        if "chain_executor" in ctx:
+            await close_chain_executor(ctx["chain_executor"])
         await close_database()
         log.info("worker stopped")
 

@@ -39,6 +39,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # 64 bytes or a JSON byte array, as the Solana CLI writes; unset, DATA_DIR/engine/executor.json
     # (created on first use).
     executor_secret: str = ""
+    # Where orders execute while the engine moves onto the chain (issue 14): "simulated", the
+    # pools and chain in Redis (the default until limit and sniper orders, the living market
+    # and launches run on the chain too), or "solana", real transactions on SOLANA_RPC_URL.
+    execution_chain: Literal["simulated", "solana"] = "simulated"
+    # On the local chain, a wallet the faucet never funded gets the starter balance
+    # (shared/wallets.STARTER) with its first order, so that clients written for engines
+    # without balances keep working; off, such an order fails INSUFFICIENT_FUNDS.
+    sim_airdrop_on_first_order: bool = True
     data_dir: str = ".data"
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=1, le=65535)] = 8000
@@ -170,6 +178,7 @@ _PREPARE: dict[str, Prepare] = {
     "DEX_EXECUTION_LATENCY_MS": latency_range,
     "CORS_ALLOW_ORIGINS": comma_list,
     "REQUIRE_SIGNATURES": yes_or_no,
+    "SIM_AIRDROP_ON_FIRST_ORDER": yes_or_no,
     "LOG_LEVEL": upper,
     "PUBLIC_BASE_URL": lambda raw: raw.rstrip("/"),
     "SOLANA_RPC_URL": _rpc_url,

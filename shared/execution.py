@@ -18,6 +18,7 @@ from decimal import Decimal
 
 import structlog
 
+from shared.chain.pools import ChainPools
 from shared.dex.chain import SimulatedChain, TxRecord, new_signature
 from shared.dex.pool_maths import SwapResult
 from shared.dex.routing import NoRoute, Route, best_route, direct_quotes
@@ -61,6 +62,10 @@ class OrderToExecute:
     min_amount_out: int | None
     created_at_epoch_s: float
     limit_price: Decimal | None = None
+    wallet_address: str = ""
+    priority_fee: str = "auto"  # "auto" or micro-lamports per compute unit
+    tx_bytes: bytes | None = None  # the stored transaction of a `submitted` order (chain)
+    tx_lvbh: int | None = None  # its lastValidBlockHeight
 
     def floor(self, quoted_out: int) -> int:
         """minAmountOut: the quote less the slippage, and for a limit order never below
@@ -102,10 +107,16 @@ async def load_order(
         tx_signature=row["tx_signature"],
         min_amount_out=None if row["min_amount_out"] is None else int(row["min_amount_out"]),
         created_at_epoch_s=float(row["created"]),
+        wallet_address=row["wallet_address"],
+        priority_fee=row["priority_fee"] or "auto",
+        tx_bytes=None if row["tx_bytes"] is None else bytes(row["tx_bytes"]),
+        tx_lvbh=row["tx_last_valid_block_height"],
     )
 
 
-async def plan_route(store: PoolStore, mint_in: str, mint_out: str, amount_in: int) -> Plan:
+async def plan_route(
+    store: PoolStore | ChainPools, mint_in: str, mint_out: str, amount_in: int
+) -> Plan:
     """The best route against the pools as they are now, with every venue's direct quote
     from the same snapshot; PermanentFailure(NO_ROUTE) when nothing can fill the amount."""
     snapshot = await store.snapshot()

@@ -12,7 +12,9 @@ from __future__ import annotations
 from piccolo.columns import (
     JSONB,
     UUID,
+    BigInt,
     BigSerial,
+    Bytea,
     ForeignKey,
     Integer,
     Numeric,
@@ -48,6 +50,13 @@ class OrderRow(Table, tablename="orders", db=DB):
     tx_signature = Varchar(length=90, null=True, default=None)
     failure_code = Varchar(length=64, null=True, default=None)
     failure_reason = Text(null=True, default=None)
+    priority_fee = Varchar(
+        length=20, null=True, default=None, help_text='"auto" or micro-lamports per unit'
+    )
+    tx_bytes = Bytea(null=True, default=None, help_text="the signed transaction, as sent")
+    tx_last_valid_block_height = BigInt(null=True, default=None)
+    fee_lamports = BigInt(null=True, default=None, help_text="paid by the executor")
+    compute_units = Integer(null=True, default=None, help_text="consumed by the transaction")
     created_at = Timestamptz()
     updated_at = Timestamptz()
 

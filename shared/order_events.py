@@ -127,10 +127,24 @@ class BuildingData(Data):
     expected_amount_out: str
     min_amount_out: str
     slippage_bps: int
+    # On the chain: the transaction's compute-unit limit (from its simulation) and price, and
+    # the last block height at which it can land.
+    compute_unit_limit: int | None = None
+    priority_fee_micro_lamports: int | None = None
+    last_valid_block_height: int | None = None
 
 
 class SubmittedData(Data):
     tx_signature: str
+
+
+class BalanceChange(Data):
+    """How much of a token the wallet gained (positive) or spent (negative) in the
+    transaction, in UI units, read from its token balance changes."""
+
+    symbol: str
+    mint: str
+    amount: str
 
 
 class ConfirmedData(Data):
@@ -140,6 +154,12 @@ class ConfirmedData(Data):
     slot: int
     execution_time_ms: int  # transaction sent -> landed
     total_time_ms: int  # accepted -> confirmed
+    # On the chain (absent on the simulated one): what the executor paid, the compute units
+    # the transaction used and the price it offered per unit, and the wallet's changes.
+    fee_lamports: int | None = None
+    compute_units: int | None = None
+    priority_fee_micro_lamports: int | None = None
+    balance_changes: list[BalanceChange] | None = None
 
 
 class FailureReason(Data):

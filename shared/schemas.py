@@ -28,6 +28,9 @@ OrderStatus = Literal[
 ]
 
 
+MAX_PRIORITY_FEE = 10_000_000  # micro-lamports per compute unit: 14 SOL for a 1.4M-unit swap
+
+
 class Wire(msgspec.Struct, rename="camel", omit_defaults=False):
     """Base of outbound structs."""
 
@@ -48,6 +51,13 @@ class SubmitOrderRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=T
     limit_price: Decimal | None = None
     expires_in_seconds: Annotated[int, Meta(ge=1, le=30 * 86_400)] | None = None
     max_price_impact_bps: Annotated[int, Meta(ge=1, le=10_000)] | None = None
+    priority_fee: Annotated[
+        Literal["auto"] | Annotated[int, Meta(ge=0, le=MAX_PRIORITY_FEE)] | None,
+        Meta(
+            description='"auto" (from getRecentPrioritizationFees, the default) or the '
+            "compute-unit price in micro-lamports"
+        ),
+    ] = None
 
 
 class FieldError(Wire):

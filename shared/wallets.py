@@ -13,13 +13,14 @@ from decimal import Decimal, InvalidOperation
 
 from solders.pubkey import Pubkey
 
-from shared.chain.rpc import COMMITMENT, SolanaRpc, wait_landed
+from shared.chain.rpc import COMMITMENT, RpcError, SolanaRpc, wait_landed
 from shared.db import pool
 from shared.errors import InvalidRequest
 from shared.schemas import FieldError, TokenBalanceView, WalletBalances
-from shared.tokens import Token, find_token
+from shared.tokens import Token, all_tokens, find_token
 
 U64_MAX = 2**64 - 1
+METHOD_NOT_FOUND = -32601  # JSON-RPC: the node has no such method
 
 
 def parse_wallet(address: str, field: str = "walletAddress") -> Pubkey:
@@ -86,27 +87,91 @@ async def read_balances(rpc: SolanaRpc, owner: Pubkey, executor: Pubkey) -> Wall
     )
 
 
-async def fund(
-    rpc: SolanaRpc, owner: Pubkey, amounts: dict[Token, int], executor: Pubkey, source: str
-) -> list[str]:
-    """Fund through the local faucet (the executor approved as delegate) and wait until it
-    has landed. Recorded first (`source`: "faucet" or "starter"), so that an order racing a
-    faucet funding never adds the starter balance to it. RpcError when the chain has no
-    faucet (-32601: not the local validator)."""
-    await pool().execute(
-        "INSERT INTO wallet_fundings (wallet_address, source) VALUES ($1, $2)"
-        " ON CONFLICT (wallet_address) DO NOTHING",
-        str(owner),
-        source,
-    )
-    signatures = await rpc.fund_wallet(
-        owner, {token.mint: units for token, units in amounts.items()}, delegate=executor
-    )
-    for signature, status in zip(signatures, await wait_landed(rpc, signatures), strict=True):
-        if status.err is not None:  # e.g. the balance would pass a u64
-            raise FaucetFailed(f"the faucet's transaction {signature} failed: {status.err}")
-    return signatures
+# What a wallet the faucet never funded gets with its first order on the local chain
+# (SIM_AIRDROP_ON_FIRST_ORDER), in UI units.
+STARTER = {
+    "SOL": "1000",
+    "USDC": "100000",
+    "USDT": "100000",
+    "BONK": "1000000000",
+    "JUP": "100000",
+    "RAY": "10000",
+}
+
+
+def starter_amounts() -> dict[Token, int]:
+    return parse_amounts(STARTER)
 
 
 class FaucetFailed(Exception):
     """A faucet transaction landed and failed (it moved nothing; earlier ones may have)."""
+
+
+async def fund(
+    rpc: SolanaRpc,
+    owner: Pubkey,
+    amounts: dict[Token, int],
+    executor: Pubkey,
+    source: str,
+    *,
+    only_if_never_funded: bool = False,
+) -> list[str] | None:
+    """Fund through the local faucet and wait until it has landed; recorded in
+    wallet_fundings (`source`: "faucet" or "starter"). Every registry token gets an account
+    with the executor approved as its delegate (those not in `amounts` at zero), so that the
+    wallet can sell whatever it buys. One funding of a wallet at a time (an advisory lock on
+    it, held while the faucet works), so that a starter balance is given once, and never to a
+    wallet the faucet funded: with `only_if_never_funded` nothing happens (None) when the
+    wallet was funded before. RpcError when the chain has no faucet (-32601), FaucetFailed
+    when one of its transactions failed."""
+    wallet = str(owner)
+    async with pool().acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('wallet:' || $1))", wallet)
+        funded = await conn.fetchval(
+            "SELECT source FROM wallet_fundings WHERE wallet_address = $1", wallet
+        )
+        if funded is not None and only_if_never_funded:
+            return None
+        every = {token.mint: 0 for token in all_tokens()}
+        every.update({token.mint: units for token, units in amounts.items()})
+        signatures = await rpc.fund_wallet(owner, every, delegate=executor)
+        statuses = await wait_landed(rpc, signatures)
+        for signature, status in zip(signatures, statuses, strict=True):
+            if status.err is not None:  # e.g. the balance would pass a u64
+                raise FaucetFailed(f"the faucet's transaction {signature} failed: {status.err}")
+        if funded is None:
+            await conn.execute(
+                "INSERT INTO wallet_fundings (wallet_address, source) VALUES ($1, $2)",
+                wallet,
+                source,
+            )
+        return signatures
+
+
+class StarterFunding:
+    """The starter balance of a wallet's first order on the local chain, given at most once
+    per wallet (see `fund`); this process remembers the wallets it has seen funded."""
+
+    def __init__(self, rpc: SolanaRpc, executor: Pubkey, *, enabled: bool) -> None:
+        self.rpc = rpc
+        self.executor = executor
+        self.enabled = enabled
+        self._seen: set[str] = set()
+
+    async def ensure(self, wallet: str) -> None:
+        if not self.enabled or wallet in self._seen:
+            return
+        try:
+            await fund(
+                self.rpc,
+                Pubkey.from_string(wallet),
+                starter_amounts(),
+                self.executor,
+                "starter",
+                only_if_never_funded=True,
+            )
+        except RpcError as exc:
+            if exc.code != METHOD_NOT_FOUND:
+                raise
+            self.enabled = False  # a chain without this faucet: nobody gets a starter balance
+        self._seen.add(wallet)

@@ -45,6 +45,7 @@ from shared.chain.pool_accounts import (
 from shared.chain.pubsub import ChainSubscriptions
 from shared.chain.rpc import AccountData, RpcError, SolanaRpc
 from shared.dex.pools import Pool
+from shared.dex.store import Snapshot
 from shared.tokens import Token, find_token
 from shared.venues import meteora_dlmm as M
 from shared.venues import raydium_cpmm as R
@@ -107,6 +108,11 @@ class ChainPools:
 
     def pools(self) -> dict[str, Pool]:
         return self._snapshot
+
+    async def snapshot(self) -> Snapshot:
+        """The pools as PoolStore.snapshot gives them, for readers that take either (the
+        quotes and the pool views) while both exist."""
+        return Snapshot(pools=self.pools(), versions={})
 
     def addresses(self, pool_id: str) -> R.CpmmAddresses | M.DlmmAddresses:
         return self._entries[pool_id].addresses

@@ -321,6 +321,18 @@ def best_route(
     two-hop routes through each hub (each hop single or split). Raises NoRoute when nothing
     can fill the whole amount with a positive output; ValueError for a bad request.
     """
+    return ranked_routes(pools, mint_in, mint_out, amount_in, hub_mints)[0]
+
+
+def ranked_routes(
+    pools: Mapping[str, Pool],
+    mint_in: str,
+    mint_out: str,
+    amount_in: int,
+    hub_mints: Sequence[str] = DEFAULT_HUBS,
+) -> list[Route]:
+    """best_route's candidates, best first: the direct route, then one two-hop route per
+    hub. For a caller that may not be able to use the best (a transaction too large)."""
     if amount_in <= 0:
         raise ValueError("amount_in must be positive")
     if mint_in == mint_out:
@@ -349,8 +361,8 @@ def best_route(
         candidates.append(_route(mint_in, mint_out, amount_in, [first, second], hub, best_single))
     if not candidates:
         raise NoRoute(f"no pool or path fills {amount_in} of {mint_in} -> {mint_out}")
-    # Ties go to the earlier (simpler) candidate: direct before two-hop.
-    return max(candidates, key=lambda r: r.amount_out)
+    # Ties go to the earlier (simpler) candidate: direct before two-hop (the sort is stable).
+    return sorted(candidates, key=lambda r: -r.amount_out)
 
 
 def direct_quotes(

@@ -35,10 +35,10 @@ _INSERT_SQL = """
 WITH new AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
                          $6::numeric[], $7::int[], $8::numeric[], $9::int[], $10::float8[],
-                         $11::jsonb[], $12::jsonb[], $13::text[], $14::text[])
+                         $11::jsonb[], $12::jsonb[], $13::text[], $14::text[], $15::text[])
         AS n(id, order_type, wallet_address, token_in, token_out, amount_in, slippage_bps,
              limit_price, max_price_impact_bps, expires_in_s, waiting, pending, key,
-             request_hash)
+             request_hash, priority_fee)
 ), guard AS (
     INSERT INTO idempotency_keys (key, request_hash, order_id, created_at)
     SELECT key, request_hash, id, clock_timestamp() FROM new WHERE key IS NOT NULL
@@ -47,11 +47,12 @@ WITH new AS (
 ), created AS (
     INSERT INTO orders (id, order_type, status, wallet_address, token_in, token_out, amount_in,
                         slippage_bps, limit_price, max_price_impact_bps, expires_at,
-                        attempt, last_seq, created_at, updated_at)
+                        priority_fee, attempt, last_seq, created_at, updated_at)
     SELECT id, order_type, CASE WHEN waiting IS NULL THEN 'pending' ELSE 'waiting' END,
            wallet_address, token_in, token_out, amount_in, slippage_bps, limit_price,
            max_price_impact_bps, clock_timestamp() + make_interval(secs => expires_in_s),
-           0, CASE WHEN waiting IS NULL THEN 1 ELSE 2 END, clock_timestamp(), clock_timestamp()
+           priority_fee, 0, CASE WHEN waiting IS NULL THEN 1 ELSE 2 END, clock_timestamp(),
+           clock_timestamp()
     FROM new WHERE key IS NULL OR id IN (SELECT order_id FROM guard)
     RETURNING id, created_at, expires_at
 ), events AS (
@@ -156,7 +157,7 @@ async def insert_orders(inserts: list[OrderInsert]) -> list[asyncpg.Record | Bas
 
 
 async def _insert_round(inserts: list[OrderInsert]) -> dict[int, asyncpg.Record | None]:
-    columns: list[list[Any]] = [[] for _ in range(14)]
+    columns: list[list[Any]] = [[] for _ in range(15)]
     for insert in inserts:
         order = insert.order
         for column, value in zip(
@@ -175,6 +176,7 @@ async def _insert_round(inserts: list[OrderInsert]) -> dict[int, asyncpg.Record 
                 None if insert.waiting is None else _encode(insert.waiting).decode(),
                 _encode(insert.pending).decode(),
                 *(insert.idempotency or (None, None)),
+                order.priority_fee,
             ),
             strict=True,
         ):

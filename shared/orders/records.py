@@ -33,7 +33,8 @@ log = structlog.get_logger(__name__)
 
 _ROWS_SQL = """
 SELECT id, order_type, status, attempt, token_in, token_out, amount_in, slippage_bps,
-       tx_signature, min_amount_out, limit_price, extract(epoch FROM created_at) AS created
+       tx_signature, min_amount_out, limit_price, extract(epoch FROM created_at) AS created,
+       wallet_address, priority_fee, tx_bytes, tx_last_valid_block_height
 FROM orders WHERE id = ANY($1::uuid[])
 """
 

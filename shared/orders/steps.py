@@ -32,6 +32,10 @@ class OrderFields(msgspec.Struct, kw_only=True):
     amount_out: int | None = None
     failure_code: str | None = None
     failure_reason: str | None = None
+    tx_bytes: bytes | None = None  # the signed transaction, stored before it is sent
+    tx_last_valid_block_height: int | None = None
+    fee_lamports: int | None = None
+    compute_units: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +58,10 @@ _STEPS_SQL = f"""
 WITH step_order AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
                          $7::text[], $8::numeric[], $9::text[], $10::numeric[], $11::text[],
-                         $12::text[])
+                         $12::text[], $13::bytea[], $14::bigint[], $15::bigint[], $16::int[])
         AS t(id, first_status, last_status, allowed, attempt, steps, venue, min_amount_out,
-             tx_signature, amount_out, failure_code, failure_reason)
+             tx_signature, amount_out, failure_code, failure_reason, tx_bytes,
+             tx_last_valid_block_height, fee_lamports, compute_units)
 ),
 moved AS (
     UPDATE orders o SET
@@ -69,7 +74,12 @@ moved AS (
         tx_signature = COALESCE(s.tx_signature, o.tx_signature),
         amount_out = COALESCE(s.amount_out, o.amount_out),
         failure_code = COALESCE(s.failure_code, o.failure_code),
-        failure_reason = COALESCE(s.failure_reason, o.failure_reason)
+        failure_reason = COALESCE(s.failure_reason, o.failure_reason),
+        tx_bytes = COALESCE(s.tx_bytes, o.tx_bytes),
+        tx_last_valid_block_height =
+            COALESCE(s.tx_last_valid_block_height, o.tx_last_valid_block_height),
+        fee_lamports = COALESCE(s.fee_lamports, o.fee_lamports),
+        compute_units = COALESCE(s.compute_units, o.compute_units)
     FROM step_order s
     WHERE o.id = s.id AND o.status = ANY(string_to_array(s.allowed, ','))
       -- Each attempt enters routing once; a runner of an older attempt can move nothing.
@@ -93,7 +103,7 @@ confirmed AS (
 INSERT INTO order_events (order_id, seq, status, attempt, data, created_at)
 SELECT moved.id, moved.last_seq - moved.steps + step.ord, step.status, moved.attempt,
        step.data, clock_timestamp()
-FROM moved JOIN unnest($13::uuid[], $14::int[], $15::text[], $16::jsonb[])
+FROM moved JOIN unnest($17::uuid[], $18::int[], $19::text[], $20::jsonb[])
     AS step(order_id, ord, status, data) ON step.order_id = moved.id
 RETURNING order_id, seq, status, attempt, created_at
 """
@@ -113,7 +123,7 @@ async def take_steps(requests: list[StepRequest]) -> list[list[OrderEvent] | Bas
 
 
 async def _take_steps_once(requests: list[StepRequest]) -> dict[int, list[OrderEvent]]:
-    orders: list[list[Any]] = [[] for _ in range(12)]
+    orders: list[list[Any]] = [[] for _ in range(16)]
     steps: list[list[Any]] = [[] for _ in range(4)]
     value: Any
     for request in requests:
@@ -133,6 +143,10 @@ async def _take_steps_once(requests: list[StepRequest]) -> dict[int, list[OrderE
                 fields.amount_out,
                 fields.failure_code,
                 fields.failure_reason,
+                fields.tx_bytes,
+                fields.tx_last_valid_block_height,
+                fields.fee_lamports,
+                fields.compute_units,
             ),
             strict=True,
         ):

@@ -34,6 +34,7 @@ class NewOrder:
     limit_price: Decimal | None = None
     max_price_impact_bps: int | None = None
     expires_in_s: int | None = None
+    priority_fee: str = "auto"  # "auto" or micro-lamports per compute unit, as text
 
     @property
     def token_out_key(self) -> str:
@@ -126,6 +127,7 @@ def validate_submit(req: SubmitOrderRequest, known: Sequence[FieldError] = ()) -
         limit_price=req.limit_price,
         max_price_impact_bps=req.max_price_impact_bps,
         expires_in_s=(req.expires_in_seconds or DEFAULT_EXPIRY_S) if waits else None,
+        priority_fee="auto" if req.priority_fee is None else str(req.priority_fee),
     )
 
 

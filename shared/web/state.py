@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from saq.queue.redis import RedisQueue
 
 from shared.chain.cluster import Cluster
+from shared.chain.pools import ChainPools
 from shared.config import Settings
 from shared.dex.store import PoolStore
 from shared.events import EventHub
@@ -25,12 +26,18 @@ class ApiState:
     redis: Redis
     queue: RedisQueue
     hub: EventHub
-    store: PoolStore
+    store: PoolStore  # the simulated market's pools in Redis
+    chain_pools: ChainPools | None  # with EXECUTION_CHAIN=solana: the chain's, for the quotes
     book: WaitingBook
     submit_limiter: SubmitLimiter
     records: OrderRecords  # the orders tables, with group commit
     intake: Intake  # accepting and cancelling orders
     cluster: Cluster  # the chain: its RPC client and the executor key
+
+    @property
+    def pools(self) -> PoolStore | ChainPools:
+        """Where quotes and pool views come from."""
+        return self.chain_pools or self.store
 
 
 def provide_state(state: State) -> ApiState:

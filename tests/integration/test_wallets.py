@@ -13,7 +13,7 @@ from solana.rpc.async_api import AsyncClient
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from shared.tokens import token_by_symbol
+from shared.tokens import all_tokens, token_by_symbol
 from shared.venues import meteora_dlmm, raydium_cpmm
 from shared.venues.spl import associated_token_address
 from tests.helpers.engine import Engine, ModuleEngine, new_wallet
@@ -79,16 +79,17 @@ async def test_the_faucet_funds_a_wallet_and_approves_the_executor(engine: Engin
         after = (await client.get(f"/api/wallets/{wallet}/balances")).json()
     assert body["balances"]["balances"] == after["balances"]
     owner = Pubkey.from_string(wallet)
-    sol, usdc = token_by_symbol("SOL"), token_by_symbol("USDC")
-    assert [(b["symbol"], b["amount"], b["account"]) for b in after["balances"]] == [
-        ("SOL", "5", str(associated_token_address(owner, Pubkey.from_string(sol.mint)))),
-        ("USDC", "100.25", str(associated_token_address(owner, Pubkey.from_string(usdc.mint)))),
-    ]
-    # The executor may spend all of it (the approval the faucet recorded for the whole u64).
-    assert [b["approvedForExecutor"] for b in after["balances"]] == [
-        sol.format(U64_MAX),
-        usdc.format(U64_MAX),
-    ]
+    usdc = token_by_symbol("USDC")
+    # Every registry token gets its account (at zero unless asked for), so that the wallet
+    # can sell whatever it buys; the executor may spend all of it (the faucet's approval).
+    expected = {t.symbol: "0" for t in all_tokens()} | {"SOL": "5", "USDC": "100.25"}
+    assert {b["symbol"]: b["amount"] for b in after["balances"]} == expected
+    for balance in after["balances"]:
+        token = token_by_symbol(balance["symbol"])
+        assert balance["account"] == str(
+            associated_token_address(owner, Pubkey.from_string(token.mint))
+        )
+        assert balance["approvedForExecutor"] == token.format(U64_MAX)
     solana = AsyncClient(engine.settings.solana_rpc_url)
     try:
         for signature in body["signatures"]:

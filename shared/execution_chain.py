@@ -1,0 +1,406 @@
+"""One attempt at executing an order on a Solana chain: route, build, submit, land, confirm.
+
+The same road as shared/execution.py, with real transactions (EXECUTION_CHAIN=solana):
+
+- routing: the best route on this process's pool cache (shared/chain/pools.py), falling back
+  to the next best when a route does not fit one transaction;
+- building: the route as one v0 transaction signed by the executor (shared/chain/
+  transactions.py); its compute-unit limit from a simulation plus a margin, its price from the
+  order's priorityFee ("auto": the recent prioritization fees of the pools it writes); a
+  simulation that fails says why at once (INSUFFICIENT_FUNDS, NOT_APPROVED, SLIPPAGE_EXCEEDED)
+  and nothing is sent;
+- submitted: the signature, the signed bytes and their lastValidBlockHeight are stored in the
+  same step, before the bytes are sent; then they are resent until they land or expire
+  (shared/chain/landing.py);
+- confirmed: read back with getTransaction: the fee, the compute units, and the wallet's
+  token balance changes, which give amountOut to the base unit.
+
+A swap settles at most once, and the chain enforces it: an attempt that finds its order
+`submitted` watches the stored transaction (resending the same bytes) until it lands — then
+it is confirmed from the chain — or until the block height passes its lastValidBlockHeight
+with the signature still unknown: only then can the order be routed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from solders.pubkey import Pubkey
+from solders.transaction import VersionedTransaction
+
+from shared.chain.cluster import Cluster
+from shared.chain.landing import Expired, Landed, Landings
+from shared.chain.pools import ChainPools
+from shared.chain.rpc import TransactionInfo, token_balance_changes
+from shared.chain.transactions import (
+    SIMULATION_CU_LIMIT,
+    RouteTooLarge,
+    cu_limit_from_simulation,
+    route_transaction,
+)
+from shared.dex.routing import NoRoute, Route, direct_quotes, ranked_routes
+from shared.errors import PermanentFailure, TransientFailure
+from shared.execution import OrderToExecute, Plan
+from shared.faults import crash_point
+from shared.order_events import (
+    BalanceChange,
+    BuildingData,
+    ConfirmedData,
+    EventData,
+    FailedData,
+    FailureReason,
+    OrderEvent,
+    PreviousError,
+    RoutingData,
+    SubmittedData,
+    Trigger,
+)
+from shared.orders.records import OrderSteps
+from shared.orders.steps import OrderFields
+from shared.quotes import route_label, route_view, venue_quote_view
+from shared.schemas import OrderStatus
+from shared.tokens import find_token, format_price
+from shared.venues import meteora_dlmm, raydium_cpmm
+from shared.venues.spl import TOKEN_PROGRAM_ID
+from shared.wallets import StarterFunding
+
+log = structlog.get_logger(__name__)
+
+COMPUTE_BUDGET_PROGRAM = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
+TOKEN_INSUFFICIENT_FUNDS = 1  # SPL Token's TokenError::InsufficientFunds
+TOKEN_OWNER_MISMATCH = 4  # the signer is neither the owner nor the approved delegate
+SLIPPAGE_ERRORS = {
+    raydium_cpmm.PROGRAM_ID: raydium_cpmm.ERROR_EXCEEDED_SLIPPAGE,
+    meteora_dlmm.PROGRAM_ID: meteora_dlmm.ERROR_EXCEEDED_AMOUNT_SLIPPAGE,
+}
+FEE_PAYER_ERRORS = ("AccountNotFound", "InsufficientFundsForFee", "InsufficientFundsForRent")
+AUTO_FEE_PERCENTILE = 75  # "auto": this percentile of the recent fees paid on the same pools
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """What is stored of a transaction before it is sent."""
+
+    signature: str
+    raw: bytes
+    last_valid_block_height: int
+
+
+@dataclass
+class ChainExecutor:
+    """What an attempt on the chain needs; one per worker process (create_worker)."""
+
+    steps: OrderSteps
+    pools: ChainPools
+    cluster: Cluster
+    landings: Landings
+    starter: StarterFunding
+    quote_latency_ms: int = 0
+
+    async def step(
+        self,
+        order: OrderToExecute,
+        to: OrderStatus,
+        attempt: int,
+        data: EventData,
+        fields: OrderFields | None = None,
+    ) -> OrderEvent | None:
+        events = await self.steps.take(order, order.id, [(to, data)], attempt, fields)
+        return events[0] if events else None
+
+    async def fail(
+        self, order: OrderToExecute, attempt: int, code: str, message: str
+    ) -> OrderEvent | None:
+        """Fail the order, unless a transaction it sent lands: a `submitted` order's stored
+        transaction is watched until it lands (then it is confirmed) or expires."""
+        row = await self.steps.records.row(order.id)
+        if row is not None and row["status"] == "submitted" and row["tx_bytes"]:
+            sent = _submitted(row)
+            outcome = await self.landings.land(
+                sent.signature, sent.raw, sent.last_valid_block_height, send=False
+            )
+            if isinstance(outcome, Landed) and outcome.status.err is None:
+                log.warning("not failing: its transaction landed", code=code)
+                await self._finish(order, attempt, sent, outcome, sent_at=None)
+                return None
+        log.warning("order failed", code=code, reason=message)
+        return await self.step(
+            order,
+            "failed",
+            attempt,
+            FailedData(error=FailureReason(code=code, message=message)),
+            OrderFields(failure_code=code, failure_reason=message),
+        )
+
+    async def run_attempt(
+        self,
+        order: OrderToExecute,
+        attempt: int,
+        previous_error: PreviousError | None,
+        trigger: Trigger | None = None,
+    ) -> None:
+        """Run attempt number `attempt`. Raises OrderFailure; transient ones may be retried."""
+        if order.status == "submitted" and order.tx_bytes:
+            sent = Submitted(order.tx_signature or "", order.tx_bytes, order.tx_lvbh or 0)
+            outcome = await self.landings.land(
+                sent.signature, sent.raw, sent.last_valid_block_height
+            )
+            if isinstance(outcome, Landed):
+                await self._finish(order, attempt, sent, outcome, sent_at=None)
+                return
+            log.info("earlier transaction expired unlanded; routing again")
+        await self.starter.ensure(order.wallet_address)
+        if self.quote_latency_ms:  # every pool is quoted at once: one round of latency
+            await asyncio.sleep(self.quote_latency_ms / 1000)
+        pools = self.pools.pools()
+        mint_in, mint_out = order.token_in.mint, order.token_out.mint
+        try:
+            routes = ranked_routes(pools, mint_in, mint_out, order.amount_in)
+        except NoRoute as exc:
+            raise PermanentFailure("NO_ROUTE", str(exc)) from None
+        price = await self._compute_unit_price(order, routes[0])
+        blockhash = await self.cluster.rpc.latest_blockhash()
+        wallet = Pubkey.from_string(order.wallet_address)
+        executor = self.cluster.executor.keypair
+
+        def build(route: Route, limit: int) -> VersionedTransaction:
+            return route_transaction(
+                route,
+                wallet,
+                executor,
+                self.pools.addresses,
+                pools,
+                order.floor(route.amount_out),
+                int(time.time()),
+                blockhash.blockhash,
+                compute_unit_limit=limit,
+                compute_unit_price=price,
+            )
+
+        for route in routes:  # the best route that fits one transaction
+            try:
+                trial = build(route, SIMULATION_CU_LIMIT)
+            except RouteTooLarge:
+                continue
+            break
+        else:
+            raise PermanentFailure("NO_ROUTE", "no route fits one transaction")
+        simulation = await self.cluster.rpc.simulate(bytes(trial))
+        if simulation.err is not None:
+            raise _failure(simulation.err, trial, order, order.floor(route.amount_out))
+        limit = cu_limit_from_simulation(simulation.units_consumed or 0)
+        tx = build(route, limit)
+        floor = order.floor(route.amount_out)
+        sent = Submitted(str(tx.signatures[0]), bytes(tx), blockhash.last_valid_block_height)
+        plan = Plan(route, direct_quotes(pools, mint_in, mint_out, order.amount_in))
+        decided: list[tuple[OrderStatus, EventData]] = [
+            ("routing", _routing_data(order, plan, previous_error, trigger)),
+            (
+                "building",
+                BuildingData(
+                    venue=route_label(route),
+                    expected_amount_out=order.token_out.format(route.amount_out),
+                    min_amount_out=order.token_out.format(floor),
+                    slippage_bps=order.slippage_bps,
+                    compute_unit_limit=limit,
+                    priority_fee_micro_lamports=price,
+                    last_valid_block_height=sent.last_valid_block_height,
+                ),
+            ),
+            ("submitted", SubmittedData(tx_signature=sent.signature)),
+        ]
+        # The signature and the signed bytes are stored before they are sent, so that a retry
+        # can always resend them, or learn from the chain that they can never land.
+        fields = OrderFields(
+            venue=route_label(route),
+            min_amount_out=floor,
+            tx_signature=sent.signature,
+            tx_bytes=sent.raw,
+            tx_last_valid_block_height=sent.last_valid_block_height,
+        )
+        if not await self.steps.take(order, order.id, decided, attempt, fields):
+            return
+        sent_at = time.monotonic()
+        outcome = await self.landings.land(sent.signature, sent.raw, sent.last_valid_block_height)
+        crash_point("landed")  # fault tests only
+        await self._finish(order, attempt, sent, outcome, sent_at=sent_at, floor=floor)
+
+    async def _compute_unit_price(self, order: OrderToExecute, route: Route) -> int:
+        if order.priority_fee != "auto":
+            return int(order.priority_fee)
+        writable = [self.pools.address_of(leg.pool_id) for leg in route.legs]
+        fees = sorted(await self.cluster.rpc.recent_prioritization_fees(writable))
+        if not fees:
+            return 0
+        return fees[min(len(fees) - 1, len(fees) * AUTO_FEE_PERCENTILE // 100)]
+
+    async def _finish(
+        self,
+        order: OrderToExecute,
+        attempt: int,
+        sent: Submitted,
+        outcome: Landed | Expired,
+        *,
+        sent_at: float | None,
+        floor: int | None = None,
+    ) -> None:
+        if isinstance(outcome, Expired):
+            raise TransientFailure(
+                "TX_EXPIRED",
+                f"the transaction did not land before its blockhash expired "
+                f"(block height {outcome.block_height} > {sent.last_valid_block_height})",
+            )
+        tx = VersionedTransaction.from_bytes(sent.raw)
+        if outcome.status.err is not None:
+            raise _failure(outcome.status.err, tx, order, floor or order.min_amount_out or 0)
+        info = await self._transaction(sent.signature)
+        changes = _wallet_changes(info, order.wallet_address)
+        amount_out = changes.get(order.token_out.mint, 0)
+        _, price = compute_budget(tx)
+        confirmed = ConfirmedData(
+            tx_hash=sent.signature,
+            amount_out=order.token_out.format(amount_out),
+            executed_price=format_price(
+                order.token_in, order.token_out, order.amount_in, amount_out
+            ),
+            slot=info.slot,
+            execution_time_ms=0 if sent_at is None else round((time.monotonic() - sent_at) * 1000),
+            total_time_ms=round((time.time() - order.created_at_epoch_s) * 1000),
+            fee_lamports=info.fee,
+            compute_units=info.compute_units_consumed,
+            priority_fee_micro_lamports=price,
+            balance_changes=[_balance_change(mint, delta) for mint, delta in changes.items()],
+        )
+        fields = OrderFields(
+            amount_out=amount_out,
+            fee_lamports=info.fee,
+            compute_units=info.compute_units_consumed,
+        )
+        await self.step(order, "confirmed", attempt, confirmed, fields)
+
+    async def _transaction(self, signature: str) -> TransactionInfo:
+        """getTransaction of a landed signature (a node may answer it a moment later)."""
+        for _ in range(50):
+            info = await self.cluster.rpc.transaction(signature)
+            if info is not None:
+                return info
+            await asyncio.sleep(0.05)  # the status is in; its transaction follows
+        raise TransientFailure("TX_UNREADABLE", f"the node has no record of {signature} yet")
+
+
+def _submitted(row: Any) -> Submitted:
+    return Submitted(
+        row["tx_signature"], bytes(row["tx_bytes"]), int(row["tx_last_valid_block_height"])
+    )
+
+
+def _routing_data(
+    order: OrderToExecute, plan: Plan, previous_error: PreviousError | None, trigger: Trigger | None
+) -> RoutingData:
+    route = plan.route
+    data = RoutingData(
+        quotes=[venue_quote_view(q) for q in plan.venue_quotes],
+        chosen=route_label(route),
+        route=route_view(route),
+        best_single_venue_amount_out=order.token_out.format(route.best_single_amount_out),
+        gain_bps=route.gain_bps,
+        previous_error=previous_error,
+        trigger=trigger,
+    )
+    log.info("route chosen", route=data.chosen, amount_out=route.amount_out)
+    return data
+
+
+def compute_budget(tx: VersionedTransaction) -> tuple[int | None, int]:
+    """The transaction's SetComputeUnitLimit and SetComputeUnitPrice (0 when absent)."""
+    message = tx.message
+    keys = message.account_keys
+    limit, price = None, 0
+    for ix in message.instructions:
+        if keys[ix.program_id_index] != COMPUTE_BUDGET_PROGRAM or not ix.data:
+            continue
+        if ix.data[0] == 2:
+            limit = int.from_bytes(bytes(ix.data[1:5]), "little")
+        elif ix.data[0] == 3:
+            price = int.from_bytes(bytes(ix.data[1:9]), "little")
+    return limit, price
+
+
+def _wallet_changes(info: TransactionInfo, wallet: str) -> dict[str, int]:
+    """The wallet's token balance changes by mint (base units)."""
+    return {
+        mint: delta
+        for (owner, mint), delta in token_balance_changes(info).items()
+        if owner == wallet
+    }
+
+
+def _balance_change(mint: str, delta: int) -> BalanceChange:
+    token = find_token(mint)
+    if token is None:
+        return BalanceChange(symbol=mint, mint=mint, amount=str(delta))
+    sign = "-" if delta < 0 else ""
+    return BalanceChange(symbol=token.symbol, mint=mint, amount=sign + token.format(abs(delta)))
+
+
+def _failure(
+    err: Any, tx: VersionedTransaction, order: OrderToExecute, floor: int
+) -> PermanentFailure | TransientFailure:
+    """The order's failure for a transaction error, as a simulation or the chain reports it."""
+    log.info("transaction error", err=err)
+    if err in FEE_PAYER_ERRORS:  # the executor cannot pay: an operator's problem, not the order's
+        return TransientFailure(
+            "EXECUTOR_UNFUNDED", f"the executor cannot pay the network fee ({err}); fund it"
+        )
+    program, code = _custom_error(err, tx)
+    if program is not None and SLIPPAGE_ERRORS.get(program) == code:
+        return PermanentFailure(
+            "SLIPPAGE_EXCEEDED",
+            f"the swap would pay less than minAmountOut "
+            f"{order.token_out.format(floor)} {order.token_out.symbol}",
+        )
+    if program == TOKEN_PROGRAM_ID or code in (TOKEN_INSUFFICIENT_FUNDS, TOKEN_OWNER_MISMATCH):
+        if code == TOKEN_OWNER_MISMATCH:
+            return PermanentFailure(
+                "NOT_APPROVED",
+                f"the wallet has not approved the executor on its {order.token_in.symbol} "
+                f"account (SPL Token Approve; GET /api/chain names the executor)",
+            )
+        if code == TOKEN_INSUFFICIENT_FUNDS:
+            return _insufficient(order)
+    if _missing_account(err):
+        return _insufficient(order)
+    return PermanentFailure("TX_FAILED", f"the transaction failed: {err}")
+
+
+def _insufficient(order: OrderToExecute) -> PermanentFailure:
+    return PermanentFailure(
+        "INSUFFICIENT_FUNDS",
+        f"the wallet holds less than {order.token_in.format(order.amount_in)} "
+        f"{order.token_in.symbol} that the executor may spend",
+    )
+
+
+def _custom_error(err: Any, tx: VersionedTransaction) -> tuple[Pubkey | None, int | None]:
+    """(the failing instruction's program, its custom error code) from Solana's UI error
+    JSON {"InstructionError": [index, {"Custom": code}]}; Nones when it is another error."""
+    if not isinstance(err, dict) or "InstructionError" not in err:
+        return None, None
+    index, detail = err["InstructionError"]
+    message = tx.message
+    program = message.account_keys[message.instructions[index].program_id_index]
+    if isinstance(detail, dict) and "Custom" in detail:
+        return program, int(detail["Custom"])
+    return program, None
+
+
+def _missing_account(err: Any) -> bool:
+    """An account an instruction spends from does not exist, or is no token account."""
+    if not isinstance(err, dict) or "InstructionError" not in err:
+        return False
+    detail = err["InstructionError"][1]
+    return detail in ("UninitializedAccount", "InvalidAccountData", "AccountNotInitialized")

@@ -1,0 +1,179 @@
+"""Market orders executed as real Solana transactions (EXECUTION_CHAIN=solana) on the engine's
+own local validator: read back with solana-py, balances and fees exact to the base unit."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import httpx
+from solana.rpc.async_api import AsyncClient
+from solders.signature import Signature
+
+from shared.tokens import token_by_symbol
+from shared.venues import meteora_dlmm, raydium_cpmm
+from shared.wallets import STARTER
+from tests.helpers.engine import Engine, EngineFactory, follow, new_wallet
+
+ON_CHAIN = {"EXECUTION_CHAIN": "solana", "CHAIN_SLOT_MS": "40"}
+SOL, USDC = token_by_symbol("SOL"), token_by_symbol("USDC")
+
+
+async def submit(engine: Engine, client: httpx.AsyncClient, wallet: str, **body: Any) -> str:
+    reply = await engine.submit(client, walletAddress=wallet, **body)
+    assert reply.status_code == 202, reply.text
+    return str(reply.json()["orderId"])
+
+
+async def balances(client: httpx.AsyncClient, engine: Engine, wallet: str) -> dict[str, str]:
+    reply = await client.get(f"{engine.url}/api/wallets/{wallet}/balances")
+    assert reply.status_code == 200, reply.text
+    return {b["symbol"]: b["amount"] for b in reply.json()["balances"]}
+
+
+async def order_row(engine: Engine, order_id: str) -> tuple[asyncpg.Record, list[asyncpg.Record]]:
+    conn = await asyncpg.connect(engine.settings.database_url)
+    try:
+        row = await conn.fetchrow("SELECT * FROM orders WHERE id = $1", order_id)
+        fundings = await conn.fetch("SELECT * FROM wallet_fundings")
+    finally:
+        await conn.close()
+    assert row is not None
+    return row, fundings
+
+
+def fee(limit: int, price: int) -> int:
+    return 5_000 + -(-limit * price // 1_000_000)
+
+
+async def test_a_market_order_is_a_real_transaction_with_exact_balances_and_fee(
+    engine_factory: EngineFactory,
+) -> None:
+    engine = await engine_factory(**ON_CHAIN)
+    wallet = new_wallet()
+    async with httpx.AsyncClient(timeout=30) as client:
+        order_id = await submit(engine, client, wallet, amountIn="1.5", priorityFee=1000)
+        events, code = await follow(engine.ws_url(), order_id)
+        assert code == 1000
+        assert [e["status"] for e in events] == [
+            "pending",
+            "routing",
+            "building",
+            "submitted",
+            "confirmed",
+        ], events
+        building, confirmed = events[2]["data"], events[4]["data"]
+        after = await balances(client, engine, wallet)
+        second = await submit(engine, client, wallet, amountIn="0.5", priorityFee=0)
+        events2, _ = await follow(engine.ws_url(), second)
+        again = await balances(client, engine, wallet)
+    signature = confirmed["txHash"]
+    assert signature == events[3]["data"]["txSignature"]
+    limit, price = building["computeUnitLimit"], building["priorityFeeMicroLamports"]
+    assert price == 1000 and 0 < confirmed["computeUnits"] <= limit
+    assert confirmed["feeLamports"] == fee(limit, price)
+    assert confirmed["priorityFeeMicroLamports"] == 1000
+    amount_out = USDC.to_base_units(Decimal(confirmed["amountOut"]))
+    assert amount_out >= USDC.to_base_units(Decimal(building["minAmountOut"]))
+    assert {c["symbol"]: c["amount"] for c in confirmed["balanceChanges"]} == {
+        "SOL": "-1.5",
+        "USDC": confirmed["amountOut"],
+    }
+
+    # solana-py reads the same transaction back from the chain.
+    solana = AsyncClient(engine.settings.solana_rpc_url)
+    try:
+        tx = (
+            await solana.get_transaction(
+                Signature.from_string(signature), max_supported_transaction_version=0
+            )
+        ).value
+    finally:
+        await solana.close()
+    assert tx is not None
+    meta = tx.transaction.meta
+    assert meta is not None and meta.err is None
+    assert meta.fee == confirmed["feeLamports"] and tx.slot == confirmed["slot"]
+    keys = [str(k) for k in tx.transaction.transaction.message.account_keys]  # type: ignore[union-attr]
+    assert {str(raydium_cpmm.PROGRAM_ID), str(meteora_dlmm.PROGRAM_ID)} & set(keys)
+    assert keys[0] == (await executor_of(engine))  # the executor pays and signs
+    delta: dict[str, int] = {}
+    for sign, rows in ((-1, meta.pre_token_balances or []), (1, meta.post_token_balances or [])):
+        for b in rows:
+            if str(b.owner) == wallet:
+                delta[str(b.mint)] = delta.get(str(b.mint), 0) + sign * int(
+                    b.ui_token_amount.amount
+                )
+    assert {m: d for m, d in delta.items() if d} == {
+        SOL.mint: -1_500_000_000,
+        USDC.mint: amount_out,
+    }
+
+    # The wallet got the starter balance once, and the swap moved exactly what it says.
+    assert Decimal(after["SOL"]) == Decimal(STARTER["SOL"]) - Decimal("1.5")
+    assert Decimal(after["USDC"]) == Decimal(STARTER["USDC"]) + Decimal(confirmed["amountOut"])
+    assert events2[-1]["status"] == "confirmed"
+    out2 = Decimal(events2[-1]["data"]["amountOut"])
+    assert Decimal(again["SOL"]) == Decimal(after["SOL"]) - Decimal("0.5")
+    assert Decimal(again["USDC"]) == Decimal(after["USDC"]) + out2
+    assert events2[-1]["data"]["feeLamports"] == 5_000  # price 0: the signature fee alone
+    row, fundings = await order_row(engine, order_id)
+    assert (row["fee_lamports"], row["compute_units"]) == (
+        confirmed["feeLamports"],
+        confirmed["computeUnits"],
+    )
+    assert row["tx_signature"] == signature and row["tx_bytes"]
+    assert [(f["wallet_address"], f["source"]) for f in fundings] == [(wallet, "starter")]
+
+
+async def executor_of(engine: Engine) -> str:
+    async with httpx.AsyncClient() as client:
+        return str((await client.get(f"{engine.url}/api/chain")).json()["executor"])
+
+
+async def test_an_order_beyond_the_wallets_balance_fails_at_once_and_moves_nothing(
+    engine_factory: EngineFactory,
+) -> None:
+    engine = await engine_factory(**ON_CHAIN)
+    wallet = new_wallet()
+    async with httpx.AsyncClient(timeout=30) as client:
+        order_id = await submit(engine, client, wallet, amountIn="2000")  # starter: 1000 SOL
+        events, code = await follow(engine.ws_url(), order_id)
+        after = await balances(client, engine, wallet)
+    assert code == 1000
+    assert [e["status"] for e in events] == ["pending", "failed"], events
+    assert events[-1]["data"]["error"]["code"] == "INSUFFICIENT_FUNDS"
+    assert after["SOL"] == STARTER["SOL"] and after["USDC"] == STARTER["USDC"]
+    row, _ = await order_row(engine, order_id)
+    assert row["tx_signature"] is None  # nothing was sent
+
+
+async def test_a_dropped_transaction_expires_and_is_retried_then_fails_moving_nothing(
+    engine_factory: EngineFactory,
+) -> None:
+    # Every send is dropped by the validator: each attempt's blockhash expires (150 slots of
+    # 20 ms) with its signature unknown, and only then is the order routed again.
+    engine = await engine_factory(
+        **{**ON_CHAIN, "CHAIN_SLOT_MS": "20"}, DEX_FAILURE_RATE="1", QUEUE_MAX_ATTEMPTS="2"
+    )
+    wallet = new_wallet()
+    async with httpx.AsyncClient(timeout=30) as client:
+        order_id = await submit(engine, client, wallet, amountIn="1")
+        events, code = await follow(engine.ws_url(), order_id, timeout_s=60)
+        after = await balances(client, engine, wallet)
+    assert code == 1000
+    statuses = [e["status"] for e in events]
+    assert statuses.count("submitted") == 2 and statuses[-1] == "failed", statuses
+    assert events[-1]["data"]["error"]["code"] == "TX_EXPIRED"
+    signatures = [e["data"]["txSignature"] for e in events if e["status"] == "submitted"]
+    assert len(set(signatures)) == 2
+    solana = AsyncClient(engine.settings.solana_rpc_url)
+    try:
+        found = await solana.get_signature_statuses(
+            [Signature.from_string(s) for s in signatures], search_transaction_history=True
+        )
+    finally:
+        await solana.close()
+    assert found.value == [None, None]  # neither ever landed
+    assert after["SOL"] == STARTER["SOL"] and after["USDC"] == STARTER["USDC"]
