@@ -1,4 +1,6 @@
-"""GET /api/chain/transactions?orderId=: the simulated chain's ledger for one order, read-only.
+"""GET /api/chain/transactions?orderId=: the chain's ledger for one order, read-only (with
+EXECUTION_CHAIN=solana: each transaction the order sent, asked of the chain itself; see
+shared/execution_chain.order_chain_transactions).
 
 Every transaction the chain decided for the order, oldest first: `settled` (the swap moved the
 pools and paid `amountOut`), `slippage` (it landed and reverted: nothing moved) or `dead`
@@ -12,22 +14,23 @@ token (as in /api/quote), null when nothing was paid.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from litestar import get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from shared.dex.chain import TxStatus, order_transactions
+from shared.execution_chain import order_chain_transactions
 from shared.schemas import ErrorBody, Wire
 from shared.web.state import ApiState
 
 
 class ChainTransaction(Wire):
     signature: str
-    status: TxStatus
+    status: TxStatus | Literal["failed", "pending"]
     amount_out: str | None
-    slot: int
+    slot: int | None  # None for a transaction that never landed (on the chain)
 
 
 class ChainTransactions(Wire):
@@ -47,6 +50,20 @@ async def chain_transactions(
     state_: ApiState,
     order_id: Annotated[uuid.UUID, Parameter(query="orderId", description="the order's id")],
 ) -> ChainTransactions:
+    if state_.settings.execution_chain == "solana":
+        on_chain = await order_chain_transactions(state_.cluster, str(order_id))
+        return ChainTransactions(
+            order_id=str(order_id),
+            transactions=[
+                ChainTransaction(
+                    signature=r.signature,
+                    status=r.status,
+                    amount_out=None if r.amount_out is None else str(r.amount_out),
+                    slot=r.slot,
+                )
+                for r in on_chain
+            ],
+        )
     records = await order_transactions(state_.redis, state_.settings.redis_namespace, str(order_id))
     return ChainTransactions(
         order_id=str(order_id),

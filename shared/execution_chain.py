@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from solders.pubkey import Pubkey
@@ -42,6 +43,7 @@ from shared.chain.transactions import (
     cu_limit_from_simulation,
     route_transaction,
 )
+from shared.db import pool
 from shared.dex.routing import NoRoute, Route, direct_quotes, ranked_routes
 from shared.errors import PermanentFailure, TransientFailure
 from shared.execution import OrderToExecute, Plan
@@ -191,7 +193,7 @@ class ChainExecutor:
             raise PermanentFailure("NO_ROUTE", "no route fits one transaction")
         simulation = await self.cluster.rpc.simulate(bytes(trial))
         if simulation.err is not None:
-            raise _failure(simulation.err, trial, order, order.floor(route.amount_out))
+            raise order_failure(simulation.err, trial, order, order.floor(route.amount_out))
         limit = cu_limit_from_simulation(simulation.units_consumed or 0)
         tx = build(route, limit)
         floor = order.floor(route.amount_out)
@@ -256,7 +258,7 @@ class ChainExecutor:
             )
         tx = VersionedTransaction.from_bytes(sent.raw)
         if outcome.status.err is not None:
-            raise _failure(outcome.status.err, tx, order, floor or order.min_amount_out or 0)
+            raise order_failure(outcome.status.err, tx, order, floor or order.min_amount_out or 0)
         info = await self._transaction(sent.signature)
         changes = _wallet_changes(info, order.wallet_address)
         amount_out = changes.get(order.token_out.mint, 0)
@@ -347,7 +349,7 @@ def _balance_change(mint: str, delta: int) -> BalanceChange:
     return BalanceChange(symbol=token.symbol, mint=mint, amount=sign + token.format(abs(delta)))
 
 
-def _failure(
+def order_failure(
     err: Any, tx: VersionedTransaction, order: OrderToExecute, floor: int
 ) -> PermanentFailure | TransientFailure:
     """The order's failure for a transaction error, as a simulation or the chain reports it."""
@@ -404,3 +406,60 @@ def _missing_account(err: Any) -> bool:
         return False
     detail = err["InstructionError"][1]
     return detail in ("UninitializedAccount", "InvalidAccountData", "AccountNotInitialized")
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRecord:
+    """One transaction an order sent, as the chain knows it now."""
+
+    signature: str
+    status: Literal["settled", "slippage", "failed", "dead", "pending"]
+    amount_out: int | None  # base units the wallet received, when settled
+    slot: int | None  # where it landed
+
+
+async def order_chain_transactions(cluster: Cluster, order_id: str) -> list[ChainRecord]:
+    """Every transaction the order sent (each attempt's `submitted` signature, oldest first),
+    asked of the chain: landed and paid (`settled`), landed and refused (`slippage`,
+    `failed`), never landed and expired (`dead`: each earlier attempt's, since the order was
+    routed again only after it expired), or still able to land (`pending`)."""
+    async with pool().acquire() as conn:
+        order = await conn.fetchrow(
+            "SELECT wallet_address, token_out, tx_signature, tx_bytes, tx_last_valid_block_height"
+            " FROM orders WHERE id = $1",
+            uuid.UUID(order_id),
+        )
+        rows = await conn.fetch(
+            "SELECT data->>'txSignature' AS signature FROM order_events"
+            " WHERE order_id = $1 AND status = 'submitted' ORDER BY seq",
+            uuid.UUID(order_id),
+        )
+    signatures = [row["signature"] for row in rows]
+    if order is None or not signatures:
+        return []
+    rpc = cluster.rpc
+    height = await rpc.block_height()  # before the statuses, as Landings reads them
+    statuses = await rpc.signature_statuses(signatures)
+    records = []
+    for signature, status in zip(signatures, statuses, strict=True):
+        if status is None:
+            current = signature == order["tx_signature"]
+            open_ = current and height <= (order["tx_last_valid_block_height"] or 0)
+            records.append(ChainRecord(signature, "pending" if open_ else "dead", None, None))
+            continue
+        if status.err is not None:
+            tx = VersionedTransaction.from_bytes(bytes(order["tx_bytes"]))
+            program, code = _custom_error(status.err, tx)
+            refused = program is not None and SLIPPAGE_ERRORS.get(program) == code
+            records.append(
+                ChainRecord(signature, "slippage" if refused else "failed", None, status.slot)
+            )
+            continue
+        info = await rpc.transaction(signature)
+        paid = (
+            0
+            if info is None
+            else _wallet_changes(info, order["wallet_address"]).get(order["token_out"], 0)
+        )
+        records.append(ChainRecord(signature, "settled", paid, status.slot))
+    return records

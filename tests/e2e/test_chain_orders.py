@@ -125,6 +125,17 @@ async def test_a_market_order_is_a_real_transaction_with_exact_balances_and_fee(
     )
     assert row["tx_signature"] == signature and row["tx_bytes"]
     assert [(f["wallet_address"], f["source"]) for f in fundings] == [(wallet, "starter")]
+    ledger = await chain_ledger(engine, order_id)
+    assert ledger == [
+        {"signature": signature, "status": "settled", "amountOut": str(amount_out), "slot": tx.slot}
+    ]
+
+
+async def chain_ledger(engine: Engine, order_id: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient() as client:
+        reply = await client.get(f"{engine.url}/api/chain/transactions?orderId={order_id}")
+    assert reply.status_code == 200, reply.text
+    return list(reply.json()["transactions"])
 
 
 async def executor_of(engine: Engine) -> str:
@@ -147,6 +158,7 @@ async def test_an_order_beyond_the_wallets_balance_fails_at_once_and_moves_nothi
     assert after["SOL"] == STARTER["SOL"] and after["USDC"] == STARTER["USDC"]
     row, _ = await order_row(engine, order_id)
     assert row["tx_signature"] is None  # nothing was sent
+    assert await chain_ledger(engine, order_id) == []
 
 
 async def test_a_dropped_transaction_expires_and_is_retried_then_fails_moving_nothing(
@@ -176,4 +188,7 @@ async def test_a_dropped_transaction_expires_and_is_retried_then_fails_moving_no
     finally:
         await solana.close()
     assert found.value == [None, None]  # neither ever landed
+    assert [(t["signature"], t["status"]) for t in await chain_ledger(engine, order_id)] == [
+        (signature, "dead") for signature in signatures
+    ]
     assert after["SOL"] == STARTER["SOL"] and after["USDC"] == STARTER["USDC"]

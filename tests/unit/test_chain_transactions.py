@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+import uuid
 from pathlib import Path
 
 import base58
@@ -16,6 +17,7 @@ from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
+from solders.transaction import VersionedTransaction
 
 from shared.chain.keys import (
     ExecutorKey,
@@ -35,8 +37,14 @@ from shared.chain.transactions import (
     cu_limit_from_simulation,
     fee_lamports,
     leg_minimums,
+    route_transaction,
 )
-from shared.dex.routing import Leg, Route
+from shared.dex.market_seed import seed_pools
+from shared.dex.routing import Leg, Route, best_route
+from shared.execution import OrderToExecute
+from shared.execution_chain import compute_budget, order_failure
+from shared.tokens import token_by_symbol
+from shared.venues.genesis import genesis_addresses
 
 COMPUTE_BUDGET = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
 
@@ -291,3 +299,73 @@ def test_cu_limit_examples() -> None:
     assert cu_limit_from_simulation(0) == 1_000
     assert cu_limit_from_simulation(21_548) == 25_000
     assert cu_limit_from_simulation(1_300_000) == MAX_CU_LIMIT
+
+
+# ---- what a failed transaction means for the order ----------------------------------------
+
+
+def _seeded_route_tx(
+    mint_in: str, mint_out: str, amount: int
+) -> tuple[Route, VersionedTransaction]:
+    pools = seed_pools(42)
+    route = best_route(pools, mint_in, mint_out, amount)
+    tx = route_transaction(
+        route,
+        Pubkey.new_unique(),
+        Keypair(),
+        lambda pool_id: genesis_addresses(pools[pool_id]),
+        pools,
+        route.amount_out,
+        0,
+        Hash.default(),
+        compute_unit_limit=200_000,
+        compute_unit_price=777,
+    )
+    return route, tx
+
+
+def _order(token_in: str, token_out: str, amount: int) -> OrderToExecute:
+    return OrderToExecute(
+        id=uuid.uuid4(),
+        order_type="market",
+        status="pending",
+        attempt=0,
+        token_in=token_by_symbol(token_in),
+        token_out=token_by_symbol(token_out),
+        amount_in=amount,
+        slippage_bps=50,
+        tx_signature=None,
+        min_amount_out=None,
+        created_at_epoch_s=0.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("token_in", "token_out", "amount", "venue", "slippage_code", "other_code"),
+    [
+        ("SOL", "USDC", 10**9, "raydium", 6005, 6003),  # one Raydium leg
+        ("USDC", "SOL", 100 * 10**6, "meteora", 6003, 6005),  # one Meteora leg
+    ],
+)
+def test_a_failed_transaction_is_named_by_the_program_and_code_that_failed(
+    token_in: str, token_out: str, amount: int, venue: str, slippage_code: int, other_code: int
+) -> None:
+    mint_in, mint_out = token_by_symbol(token_in).mint, token_by_symbol(token_out).mint
+    route, tx = _seeded_route_tx(mint_in, mint_out, amount)
+    assert [leg.venue for leg in route.legs] == [venue]
+    assert compute_budget(tx) == (200_000, 777)
+    order = _order(token_in, token_out, amount)
+    leg = 3  # SetComputeUnitLimit, SetComputeUnitPrice, CreateIdempotent, then the leg
+
+    def code(err: object) -> str:
+        return order_failure(err, tx, order, 1).code
+
+    assert code({"InstructionError": [leg, {"Custom": slippage_code}]}) == "SLIPPAGE_EXCEEDED"
+    # The other venue's slippage number, from this program, means something else.
+    assert code({"InstructionError": [leg, {"Custom": other_code}]}) == "TX_FAILED"
+    # SPL Token's errors, raised inside the venue's transfer: short of funds, not the delegate.
+    assert code({"InstructionError": [leg, {"Custom": 1}]}) == "INSUFFICIENT_FUNDS"
+    assert code({"InstructionError": [leg, {"Custom": 4}]}) == "NOT_APPROVED"
+    assert code({"InstructionError": [leg, "InvalidAccountData"]}) == "INSUFFICIENT_FUNDS"
+    unfunded = order_failure("InsufficientFundsForFee", tx, order, 1)
+    assert (unfunded.code, unfunded.transient) == ("EXECUTOR_UNFUNDED", True)
