@@ -19,6 +19,7 @@ from saq import CronJob
 from functions.execute_order import WorkerDeps, execute_order
 from shared.chain.cluster import Cluster
 from shared.chain.landing import Landings
+from shared.chain.market import ChainMarket
 from shared.chain.pools import ChainPools
 from shared.chain.pubsub import ChainSubscriptions
 from shared.chain.rpc import wait_landed
@@ -69,12 +70,15 @@ async def warm_up(store: PoolStore) -> None:
 
 
 async def market_activity(ctx: dict[str, Any]) -> int:
-    """SAQ cron, once a second on one worker: the other traders of the simulated market (not
-    yet on the chain: with EXECUTION_CHAIN=solana the chain's pools move only by orders)."""
+    """SAQ cron, once a second on one worker: the market's other traders, on the simulated
+    pools or as real transactions on the local chain."""
     deps: WorkerDeps = ctx["deps"]
     rate = deps.settings.sim_market_activity
-    if not rate or not isinstance(deps.executor, Executor):
+    if not rate:
         return 0
+    if isinstance(deps.executor, ChainExecutor):
+        market: ChainMarket | None = ctx.get("chain_market")
+        return 0 if market is None else await market.tick(deps.market_rng, rate)
     return await market_tick(deps.executor.store, deps.market_rng, rate)
 
 
@@ -148,6 +152,10 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderW
         if settings.execution_chain == "solana":
             executor = await open_chain_executor(settings, steps)
             ctx["chain_executor"] = executor
+            if await executor.cluster.name() == "localnet":  # its faucet funds the traders
+                ctx["chain_market"] = ChainMarket(
+                    executor.cluster.rpc, executor.pools, settings.sim_seed
+                )
         ctx["deps"] = WorkerDeps(
             settings=settings,
             redis=redis,
@@ -166,6 +174,7 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderW
             WaitingBook(redis, settings.redis_namespace),
             queue,
             steps,
+            chain_pools=executor.pools if isinstance(executor, ChainExecutor) else None,
         )
         await watcher.start()
         ctx["watcher"] = watcher

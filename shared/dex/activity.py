@@ -5,13 +5,17 @@ second, of sizes from dust to a large trade (log-uniform), each on a random pool
 direction, so prices drift and the venues of a pair come apart. Then, for each pair whose two
 venues differ by more than ARBITRAGE_THRESHOLD_BPS, an arbitrageur swaps on the dearer venue
 until the gap is down to about the threshold: prices differ by a few percent at most, at times.
-Every swap goes through the same atomic commit as an order's.
+Every swap goes through the same atomic commit as an order's. The plans (`plan_random_swap`,
+`plan_arbitrage`) are pure: on the chain the same plans are sent as real transactions
+(shared/chain/market.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Mapping
+from dataclasses import dataclass
 from fractions import Fraction
 
 import structlog
@@ -27,23 +31,42 @@ ARBITRAGE_THRESHOLD_BPS = 150
 SWAP_SIZE_RANGE = (1e-6, 3e-3)
 
 
-async def random_swap(store: PoolStore, rng: random.Random) -> bool:
-    """One random trader's swap; False if it could not be placed (no liquidity, contention)."""
-    snapshot = await store.snapshot()
-    if not snapshot.pools:
-        return False
-    pool = snapshot.pools[rng.choice(sorted(snapshot.pools))]
+@dataclass(frozen=True, slots=True)
+class MarketSwap:
+    """One swap the market decided on: `amount` base units of `mint_in` into `pool_id`."""
+
+    pool_id: str
+    mint_in: str
+    amount: int
+
+
+def plan_random_swap(pools: Mapping[str, Pool], rng: random.Random) -> MarketSwap | None:
+    """A random trader's swap on these pools; None when it comes to nothing (dust, or more
+    than the pool can fill)."""
+    if not pools:
+        return None
+    pool = pools[rng.choice(sorted(pools))]
     mint_in = rng.choice(tokens(pool))
     low, high = SWAP_SIZE_RANGE
     fraction = low * (high / low) ** rng.random()
     amount = int(holding(pool, mint_in) * fraction)
     if amount <= 0:
-        return False
+        return None
     try:
-        _, after = swap(pool, mint_in, amount)
+        swap(pool, mint_in, amount)
     except InsufficientLiquidity:
+        return None
+    return MarketSwap(pool.pool_id, mint_in, amount)
+
+
+async def random_swap(store: PoolStore, rng: random.Random) -> bool:
+    """One random trader's swap; False if it could not be placed (no liquidity, contention)."""
+    snapshot = await store.snapshot()
+    planned = plan_random_swap(snapshot.pools, rng)
+    if planned is None:
         return False
-    return await store.commit(snapshot, {pool.pool_id: after}) == 1
+    _, after = swap(snapshot.pools[planned.pool_id], planned.mint_in, planned.amount)
+    return await store.commit(snapshot, {planned.pool_id: after}) == 1
 
 
 def _pairs(pools: dict[str, Pool]) -> dict[frozenset[str], list[Pool]]:
@@ -81,32 +104,40 @@ def _arbitrage_amount(pool: Pool, mint_in: str, target: Fraction) -> int:
     return low
 
 
-async def arbitrage(store: PoolStore) -> int:
+def plan_arbitrage(pools: Mapping[str, Pool]) -> list[MarketSwap]:
     """Close every venue gap wider than the threshold, as an arbitrageur would: buy where the
-    token is cheap, sell where it is dear, until the two prices meet near their middle.
-    Returns how many pools that moved."""
-    snapshot = await store.snapshot()
-    updates: dict[str, Pool] = {}
+    token is cheap, sell where it is dear, until the two prices meet near their middle."""
+    planned: list[MarketSwap] = []
     margin = Fraction(ARBITRAGE_THRESHOLD_BPS, 4 * 10_000)
-    for pools in _pairs(snapshot.pools).values():
-        if len(pools) < 2:
+    for pair in _pairs(dict(pools)).values():
+        if len(pair) < 2:
             continue
-        mint = tokens(pools[0])[0]
-        prices = [spot_price(p, mint) for p in pools]  # other token per `mint`
-        cheap = min(range(len(pools)), key=prices.__getitem__)
-        dear = max(range(len(pools)), key=prices.__getitem__)
+        mint = tokens(pair[0])[0]
+        prices = [spot_price(p, mint) for p in pair]  # other token per `mint`
+        cheap = min(range(len(pair)), key=prices.__getitem__)
+        dear = max(range(len(pair)), key=prices.__getitem__)
         if prices[dear] <= prices[cheap] * (1 + Fraction(ARBITRAGE_THRESHOLD_BPS, 10_000)):
             continue
         # The geometric middle; a float is fine for a target (no amount is computed from it).
         middle_price = Fraction((prices[cheap] * prices[dear]) ** 0.5)
         # Sell `mint` on the dear venue down to a little above the middle ...
-        sell = _arbitrage_amount(pools[dear], mint, middle_price * (1 + margin))
+        sell = _arbitrage_amount(pair[dear], mint, middle_price * (1 + margin))
         # ... and buy it on the cheap one (sell the other token) up to a little below it.
-        other = tokens(pools[cheap])[1]
-        buy = _arbitrage_amount(pools[cheap], other, 1 / (middle_price * (1 - margin)))
-        for pool, mint_in, amount in ((pools[dear], mint, sell), (pools[cheap], other, buy)):
+        other = tokens(pair[cheap])[1]
+        buy = _arbitrage_amount(pair[cheap], other, 1 / (middle_price * (1 - margin)))
+        for pool, mint_in, amount in ((pair[dear], mint, sell), (pair[cheap], other, buy)):
             if amount > 0:
-                updates[pool.pool_id] = swap(pool, mint_in, amount)[1]
+                planned.append(MarketSwap(pool.pool_id, mint_in, amount))
+    return planned
+
+
+async def arbitrage(store: PoolStore) -> int:
+    """plan_arbitrage on the store's pools, committed at once; how many pools moved."""
+    snapshot = await store.snapshot()
+    updates = {
+        s.pool_id: swap(snapshot.pools[s.pool_id], s.mint_in, s.amount)[1]
+        for s in plan_arbitrage(snapshot.pools)
+    }
     if updates and await store.commit(snapshot, updates) == 1:
         return len(updates)
     return 0

@@ -1,7 +1,8 @@
 """The watcher: wakes waiting orders. Runs inside every worker; one of them leads at a time.
 
 Event-driven: it listens on Redis for price moves (`{ns}:market`, published by every pool
-commit) and launches (`{ns}:launch`). Price moves are coalesced (at most one evaluation per
+commit; on the chain, the pool cache's account notifications instead) and launches
+(`{ns}:launch`). Price moves are coalesced (at most one evaluation per
 EVALUATE_EVERY_S); a launch is handled at once. Deadlines are checked every EXPIRY_EVERY_S.
 Leadership is a Redis key with a short TTL that the leader keeps renewing, so a dead leader
 is replaced within LEADER_TTL_MS; a new leader first reconciles the book with PostgreSQL.
@@ -21,6 +22,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from shared.chain.pools import ChainPools
 from shared.config import Settings
 from shared.db import pool
 from shared.dex.store import PoolStore
@@ -69,11 +71,13 @@ class Watcher:
         book: WaitingBook,
         queue: OrderQueue,
         steps: OrderSteps,
+        chain_pools: ChainPools | None = None,
     ) -> None:
         self.redis = redis
         self.settings = settings
         self.namespace = settings.redis_namespace
         self.store = store
+        self.pools: PoolStore | ChainPools = chain_pools or store  # what prices are read from
         self.book = book
         self.queue = queue
         self.steps = steps
@@ -83,6 +87,8 @@ class Watcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._renew = redis.register_script(_RENEW_SCRIPT)
         self._resign = redis.register_script(_RESIGN_SCRIPT)
+        if chain_pools is not None:  # a pool's accounts changed: its price may have moved
+            chain_pools.on_change(lambda _pool_ids: self._prices_moved.set())
 
     async def start(self) -> None:
         self._prices_moved.set()  # evaluate once at start
@@ -162,7 +168,7 @@ class Watcher:
         directions = await self.book.limit_directions()
         if not directions:
             return 0
-        pools = dict((await self.store.snapshot()).pools)
+        pools = dict((await self.pools.snapshot()).pools)
         fired = 0
         for mint_in, mint_out in directions:
             token_in, token_out = find_token(mint_in), find_token(mint_out)
@@ -186,7 +192,7 @@ class Watcher:
             launched.mint
         )
         snipers.sort(key=lambda order: order.arrival)  # oldest first
-        pools = dict((await self.store.snapshot()).pools)
+        pools = dict((await self.pools.snapshot()).pools)
         triggers = sniper_triggers(
             pools, snipers, token, launched.pool_id, Decimal(self.settings.sniper_min_liquidity)
         )

@@ -3,17 +3,25 @@ own local validator: read back with solana-py, balances and fees exact to the ba
 
 from __future__ import annotations
 
+import asyncio
+import json
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import httpx
+import msgspec
+import websockets
 from solana.rpc.async_api import AsyncClient
 from solders.signature import Signature
 
+from shared.chain.market import TRADER_FLOAT, trader_keys
+from shared.dex.market_seed import seed_pools
+from shared.dex.pools import pool_view
 from shared.tokens import token_by_symbol
 from shared.venues import meteora_dlmm, raydium_cpmm
 from shared.wallets import STARTER
+from tests.helpers.chain import trade_on_chain
 from tests.helpers.engine import Engine, EngineFactory, follow, new_wallet
 
 ON_CHAIN = {"EXECUTION_CHAIN": "solana", "CHAIN_SLOT_MS": "40"}
@@ -53,6 +61,11 @@ async def test_a_market_order_is_a_real_transaction_with_exact_balances_and_fee(
     engine = await engine_factory(**ON_CHAIN)
     wallet = new_wallet()
     async with httpx.AsyncClient(timeout=30) as client:
+        # The chain's pools, as the API decodes them, are the seeded market exactly.
+        pools = (await client.get(f"{engine.url}/api/pools")).json()
+        seeded = seed_pools(engine.settings.sim_seed)
+        assert pools == [msgspec.to_builtins(pool_view(seeded[p["poolId"]])) for p in pools]
+        assert len(pools) == len(seeded)
         order_id = await submit(engine, client, wallet, amountIn="1.5", priorityFee=1000)
         events, code = await follow(engine.ws_url(), order_id)
         assert code == 1000
@@ -192,3 +205,76 @@ async def test_a_dropped_transaction_expires_and_is_retried_then_fails_moving_no
         (signature, "dead") for signature in signatures
     ]
     assert after["SOL"] == STARTER["SOL"] and after["USDC"] == STARTER["USDC"]
+
+
+async def test_a_limit_order_wakes_on_the_chains_price_and_fills_at_its_limit(
+    engine_factory: EngineFactory,
+) -> None:
+    engine = await engine_factory(**ON_CHAIN)
+    wallet = new_wallet()
+    async with httpx.AsyncClient(timeout=30) as client:
+        params = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "2"}
+        quote = (await client.get(f"{engine.url}/api/quote", params=params)).json()
+        price = Decimal(quote["outAmount"]) / Decimal(10**6) / 2
+        limit = (price * Decimal("1.01")).quantize(Decimal("0.01"))  # 1% above the market
+        order_id = await submit(
+            engine, client, wallet, orderType="limit", amountIn="2", limitPrice=str(limit)
+        )
+        waiting, _ = await follow_until(engine, order_id, "waiting")
+        assert [e["status"] for e in waiting] == ["pending", "waiting"]
+        # Another trader buys SOL on every SOL/USDC pool: a real transaction each, which the
+        # engine's pool caches learn by account notifications.
+        await trade_on_chain(
+            engine.settings.solana_rpc_url, engine.settings.solana_ws_url, "-SOL-USDC", "USDC", 0.03
+        )
+        events, code = await follow(engine.ws_url(), order_id)
+    assert code == 1000
+    statuses = [e["status"] for e in events]
+    assert statuses == ["pending", "waiting", "routing", "building", "submitted", "confirmed"]
+    trigger = events[2]["data"]["trigger"]
+    assert trigger["trigger"] == "price" and Decimal(trigger["executablePrice"]) >= limit
+    assert Decimal(events[3]["data"]["minAmountOut"]) >= 2 * limit
+    confirmed = events[-1]["data"]
+    assert Decimal(confirmed["amountOut"]) >= 2 * limit
+    assert {c["symbol"]: c["amount"] for c in confirmed["balanceChanges"]} == {
+        "SOL": "-2",
+        "USDC": confirmed["amountOut"],
+    }
+
+
+async def follow_until(
+    engine: Engine, order_id: str, status: str
+) -> tuple[list[dict[str, Any]], None]:
+    """The order's events up to the first with `status` (the stream then left)."""
+    url = f"{engine.ws_url()}/api/orders/ws?orderId={order_id}"
+    events: list[dict[str, Any]] = []
+    async with websockets.connect(url) as socket:
+        async for message in socket:
+            events.append(json.loads(message))
+            if events[-1]["status"] == status:
+                return events, None
+    raise AssertionError(f"the stream ended before {status}: {events}")
+
+
+async def test_the_living_market_trades_on_chain_from_its_own_wallets(
+    engine_factory: EngineFactory,
+) -> None:
+    engine = await engine_factory(**ON_CHAIN, SIM_MARKET_ACTIVITY="20")
+    traders = [str(k.pubkey()) for k in trader_keys(engine.settings.sim_seed)]
+    seeded = {p.pool_id: pool_view(p) for p in seed_pools(engine.settings.sim_seed).values()}
+    # (The first test shows these views equal the API's before anything trades.)
+    async with httpx.AsyncClient(timeout=30) as client, asyncio.timeout(30):
+        while True:  # until the traders' swaps show, in their wallets and in the pools
+            wallets = [await balances(client, engine, trader) for trader in traders]
+            traded = [
+                w for w in wallets if w and any(Decimal(a) != float_of(s) for s, a in w.items())
+            ]
+            pools = (await client.get(f"{engine.url}/api/pools")).json()
+            moved = [p for p in pools if msgspec.to_builtins(seeded[p["poolId"]]) != p]
+            if traded and moved:
+                break
+            await asyncio.sleep(0.2)  # a poll interval against the deadline
+
+
+def float_of(symbol: str) -> Decimal:
+    return token_by_symbol(symbol).to_ui(TRADER_FLOAT)
