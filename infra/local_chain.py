@@ -34,6 +34,7 @@ class LocalChain:
     proc: subprocess.Popen[bytes]
     port: int
     data_dir: Path
+    env: Mapping[str, str] | None = None  # what it was started with, for a restart
 
     @property
     def rpc_url(self) -> str:
@@ -55,11 +56,22 @@ class LocalChain:
         """SIGTERM: the validator writes its last slot and exits."""
         stop_all([(self.proc, signal.SIGTERM)])
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash: what it had not yet written is lost (fault tests)."""
+        stop_all([(self.proc, signal.SIGKILL)])
 
-def start_local_chain(data_dir: Path, env: Mapping[str, str] | None = None) -> LocalChain:
+    def restart(self) -> None:
+        """Start it again with the same settings, ports and ledger (after stop() or kill())."""
+        self.proc = start_local_chain(self.data_dir, self.env, port=self.port).proc
+
+
+def start_local_chain(
+    data_dir: Path, env: Mapping[str, str] | None = None, *, port: int | None = None
+) -> LocalChain:
     """Start the validator with its state in `data_dir`/chain/ and wait until it is healthy.
     Its settings come from `env` (default: this process's environment: CHAIN_SLOT_MS,
-    DEX_FAILURE_RATE, SIM_SEED, ...); its address and DATA_DIR are always set here."""
+    DEX_FAILURE_RATE, SIM_SEED, ...); its address and DATA_DIR are always set here, on free
+    ports unless `port` (JSON-RPC; PubSub on the next) is given."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "chain.log"
@@ -84,6 +96,9 @@ def start_local_chain(data_dir: Path, env: Mapping[str, str] | None = None) -> L
                 ),
             )
 
+    if port is not None:  # a restart keeps its URLs: one try
+        proc, port = spawn_until_ready("validator", spawn, _healthy, log_path, port)
+        return LocalChain(proc, port, data_dir, env)
     for attempt in range(PORT_ATTEMPTS):  # the probed pair can be taken before the bind
         try:
             proc, port = spawn_until_ready("validator", spawn, _healthy, log_path, _free_pair())
@@ -91,7 +106,7 @@ def start_local_chain(data_dir: Path, env: Mapping[str, str] | None = None) -> L
             if attempt == PORT_ATTEMPTS - 1:
                 raise
         else:
-            return LocalChain(proc, port, data_dir)
+            return LocalChain(proc, port, data_dir, env)
     raise AssertionError("unreachable")
 
 

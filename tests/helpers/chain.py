@@ -4,8 +4,10 @@ sending real swap transactions (signed by itself) to an engine's local validator
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 
 from shared.chain.pools import ChainPools
 from shared.chain.pubsub import ChainSubscriptions
@@ -13,7 +15,8 @@ from shared.chain.rpc import SolanaRpc, wait_landed
 from shared.chain.transactions import MAX_CU_LIMIT, route_transaction
 from shared.dex.pools import holding, other_mint, tokens
 from shared.dex.routing import best_route
-from shared.tokens import token_by_symbol
+from shared.tokens import all_tokens, find_token, token_by_symbol
+from shared.venues import spl
 
 
 async def trade_on_chain(
@@ -67,3 +70,51 @@ async def trade_on_chain(
         await pools.close()
         await subscriptions.close()
         await rpc.close()
+
+
+@dataclass
+class Conservation:
+    """What the conservation check read: per mint, its supply and the token accounts' sum."""
+
+    supply: dict[str, int] = field(default_factory=dict)
+    accounts: dict[str, int] = field(default_factory=dict)  # how many token accounts
+
+    def summary(self) -> str:
+        return ", ".join(
+            f"{token_symbol(m)} {self.accounts[m]} accounts = supply {s}"
+            for m, s in sorted(self.supply.items(), key=lambda kv: token_symbol(kv[0]))
+        )
+
+
+def token_symbol(mint: str) -> str:
+    token = find_token(mint)
+    return token.symbol if token else mint
+
+
+async def check_conservation(rpc_url: str) -> Conservation:
+    """For every registry mint but wrapped SOL, the token accounts add up to the mint's supply
+    (tokens come only from mints: the faucet's); every wrapped-SOL account holds exactly its
+    lamports above rent (wrapped SOL comes only from lamports). Read at one node, in one go."""
+    rpc = SolanaRpc(rpc_url)
+    found = Conservation()
+    try:
+        for token in all_tokens():
+            mint = Pubkey.from_string(token.mint)
+            holders = await rpc.program_accounts(
+                spl.TOKEN_PROGRAM_ID, data_size=spl.TOKEN_ACCOUNT_LEN, memcmp=[(0, bytes(mint))]
+            )
+            states = [(account, spl.decode_token_account(account.data)) for _, account in holders]
+            total = sum(state.amount for _, state in states)
+            found.accounts[token.mint] = len(states)
+            if mint == spl.NATIVE_MINT:
+                rent = spl.rent_exempt_lamports(spl.TOKEN_ACCOUNT_LEN)
+                for account, state in states:
+                    assert state.amount == account.lamports - rent, (account, state)
+                found.supply[token.mint] = total
+                continue
+            supply = int((await rpc.call("getTokenSupply", [token.mint]))["value"]["amount"])
+            assert total == supply, (token.symbol, total, supply)
+            found.supply[token.mint] = supply
+    finally:
+        await rpc.close()
+    return found
