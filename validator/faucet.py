@@ -8,13 +8,15 @@ authority; wrapped SOL: lamports into the native-mint ATA, then `SyncNative`), a
 records an SPL Token delegate on those token accounts. That last part is written straight into
 the token accounts' `delegate`/`delegated_amount` fields once the funding transaction lands (in
 the same slot, persisted with it): the local stand-in for the one `Approve` the owner would sign
-on a real cluster. Faucet transactions are never dropped by DEX_FAILURE_RATE nor delayed by
+on a real cluster. `send` also carries the mint transaction of a token launch
+(validator/launch.py). Faucet transactions are never dropped by DEX_FAILURE_RATE nor delayed by
 DEX_EXECUTION_LATENCY_MS (they queue and pay for their slot like any other).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from itertools import count
 from typing import Any
 
@@ -53,7 +55,9 @@ class Faucet:
         self.pubkey = keypair.pubkey()
         self._nonce = count(random.randrange(1 << 20))
 
-    def _message(self, instructions: list[Instruction], cu: int) -> VersionedTransaction:
+    def _message(
+        self, instructions: list[Instruction], cu: int, signers: Sequence[Keypair] = ()
+    ) -> VersionedTransaction:
         # A compute-unit limit that differs per transaction makes every faucet transaction's
         # signature unique: two equal airdrops within one blockhash are two transfers, not one
         # transaction and its duplicate.
@@ -61,12 +65,20 @@ class Faucet:
         message = MessageV0.try_compile(
             self.pubkey, [limit, *instructions], [], self.chain.blockhash
         )
-        return VersionedTransaction(message, [self.keypair])
+        return VersionedTransaction(message, [self.keypair, *signers])
 
-    def _send(self, instructions: list[Instruction], cu: int, on_landed: Any = None) -> str:
+    def send(
+        self,
+        instructions: list[Instruction],
+        cu: int,
+        on_landed: Any = None,
+        signers: Sequence[Keypair] = (),
+    ) -> str:
+        """Queue a faucet transaction (paid and signed by the faucet, and by `signers`);
+        `on_landed` runs in its slot if it succeeds (see Incoming.on_landed)."""
         statuses = self.chain.statuses
         while True:  # a fresh signature, even against transactions from before a restart
-            tx = self._message(instructions, cu)
+            tx = self._message(instructions, cu, signers)
             item = inspect(tx, bytes(tx))
             if statuses.get(item.sig) is None and item.sig not in statuses.in_flight:
                 break
@@ -83,7 +95,7 @@ class Faucet:
             raise invalid_params("Invalid param: lamports must be positive")
         self._check_balance(lamports)
         ix = transfer(TransferParams(from_pubkey=self.pubkey, to_pubkey=to, lamports=lamports))
-        return self._send([ix], 1_000)
+        return self.send([ix], 1_000)
 
     def fund_wallet(
         self,
@@ -107,7 +119,7 @@ class Faucet:
             atas = [associated_token_address(owner, mint) for mint, _ in batch]
             ixs = [ix for _, group in batch for ix in group]
             hook = self._delegate_hook(atas, delegate, delegated_amount) if delegate else None
-            signatures.append(self._send(ixs, GROUP_CU * len(batch), hook))
+            signatures.append(self.send(ixs, GROUP_CU * len(batch), hook))
         return {"signatures": signatures, "tokenAccounts": token_accounts}
 
     def _mint_instructions(self, owner: Pubkey, mint: Pubkey, amount: int) -> list[Instruction]:

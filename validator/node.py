@@ -19,6 +19,7 @@ import structlog
 from solders.hash import Hash
 from websockets.asyncio.server import serve
 
+import validator.launch  # registers localnet_launchToken
 import validator.rpc_tx  # noqa: F401  (registers the transaction and account methods)
 from validator.faucet import Faucet
 from validator.genesis import build_genesis, faucet_keypair, genesis_hook, load_programs

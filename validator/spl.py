@@ -181,5 +181,13 @@ def transfer_checked(
     return Instruction(TOKEN_PROGRAM_ID, struct.pack("<BQB", 12, amount, decimals), metas)
 
 
+def initialize_mint2(mint: Pubkey, decimals: int, authority: Pubkey) -> Instruction:
+    """`InitializeMint2` (20): `mint` (allocated, token-program owned) gets `decimals` and
+    `authority` as its mint authority, no freeze authority. Unlike `InitializeMint` it names
+    no Rent sysvar account."""
+    data = struct.pack("<BB", 20, decimals) + bytes(authority) + b"\x00"
+    return Instruction(TOKEN_PROGRAM_ID, data, [AccountMeta(mint, False, True)])
+
+
 def sync_native(account: Pubkey) -> Instruction:
     return Instruction(TOKEN_PROGRAM_ID, b"\x11", [AccountMeta(account, False, True)])

@@ -25,7 +25,7 @@ import asyncio
 import base64
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import msgspec
@@ -99,6 +99,17 @@ class TransactionInfo(msgspec.Struct, frozen=True, kw_only=True):
     pre_token_balances: list[TokenBalance]
     post_token_balances: list[TokenBalance]
     account_keys: list[str]
+
+
+class LaunchedToken(msgspec.Struct, frozen=True, kw_only=True):
+    """localnet_launchToken's answer: the new mint, its pool's PoolState (Raydium) or LbPair
+    (Meteora) address, the label the pool cache gives the pool (None for a quote outside the
+    registry), and the faucet transaction to wait for (the pool exists once it has landed)."""
+
+    mint: Pubkey
+    pool_address: Pubkey
+    pool_id: str | None
+    signatures: list[str]
 
 
 class TokenAccount(msgspec.Struct, frozen=True, kw_only=True):
@@ -409,6 +420,36 @@ class SolanaRpc:
             options["lamports"] = lamports
         result = await self.call("localnet_fundWallet", [str(owner), dict(amounts), options])
         return [str(sig) for sig in result["signatures"]]
+
+    async def launch_token(
+        self,
+        symbol: str,
+        decimals: int,
+        venue: Literal["raydium", "meteora"],
+        quote_mint: Pubkey | str,
+        token_amount: int,
+        quote_amount: int,
+    ) -> LaunchedToken:
+        """The local validator's `localnet_launchToken` (no real cluster has it): a new SPL
+        mint (`decimals`, the faucet its authority) and its first pool on `venue` against
+        `quote_mint` (a mint or registry symbol), holding `token_amount` and `quote_amount`
+        base units, as shared/launch.py's launch_pool builds it. RpcError -32602 names a bad
+        parameter; nothing is created then."""
+        request = {
+            "symbol": symbol,
+            "decimals": decimals,
+            "venue": venue,
+            "quoteMint": str(quote_mint),
+            "tokenAmount": token_amount,
+            "quoteAmount": quote_amount,
+        }
+        result = await self.call("localnet_launchToken", [request])
+        return LaunchedToken(
+            mint=Pubkey.from_string(result["mint"]),
+            pool_address=Pubkey.from_string(result["poolAddress"]),
+            pool_id=result.get("poolId"),
+            signatures=[str(sig) for sig in result["signatures"]],
+        )
 
 
 async def wait_landed(
