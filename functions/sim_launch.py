@@ -16,7 +16,14 @@ from litestar.params import Parameter
 
 from shared.auth import require_control_token
 from shared.errors import InvalidRequest
-from shared.launch import LaunchRequest, LaunchResult, launch, launch_pool, new_mint
+from shared.launch import (
+    LaunchRequest,
+    LaunchResult,
+    launch,
+    launch_on_chain,
+    launch_pool,
+    new_mint,
+)
 from shared.schemas import ErrorBody, FieldError
 from shared.tokens import Token, find_token, load_launched_tokens
 from shared.web.state import ApiState
@@ -69,8 +76,19 @@ async def sim_launch(
     assert quote is not None
     if find_token(symbol) is not None:
         raise ClientException(f"{symbol} exists already", status_code=409)
-    pool = launch_pool(token, quote, data.venue, units["tokenAmount"], units["quoteAmount"])
     try:
+        if state_.settings.execution_chain == "solana":
+            return await launch_on_chain(
+                state_.redis,
+                namespace,
+                state_.cluster.rpc,
+                token,
+                data.venue,
+                quote,
+                units["tokenAmount"],
+                units["quoteAmount"],
+            )
+        pool = launch_pool(token, quote, data.venue, units["tokenAmount"], units["quoteAmount"])
         return await launch(state_.redis, namespace, state_.store, token, pool)
     except ValueError as exc:
         raise ClientException(str(exc), status_code=409) from None

@@ -119,6 +119,12 @@ async def plan_route(
 ) -> Plan:
     """The best route against the pools as they are now, with every venue's direct quote
     from the same snapshot; PermanentFailure(NO_ROUTE) when nothing can fill the amount."""
+    if isinstance(store, ChainPools):
+        try:
+            pools, routes = await store.routes(mint_in, mint_out, amount_in)
+        except NoRoute as exc:
+            raise PermanentFailure("NO_ROUTE", str(exc)) from None
+        return Plan(routes[0], direct_quotes(pools, mint_in, mint_out, amount_in))
     snapshot = await store.snapshot()
     try:
         route = best_route(snapshot.pools, mint_in, mint_out, amount_in)

@@ -44,7 +44,7 @@ from shared.chain.transactions import (
     route_transaction,
 )
 from shared.db import pool
-from shared.dex.routing import NoRoute, Route, direct_quotes, ranked_routes
+from shared.dex.routing import NoRoute, Route, direct_quotes
 from shared.errors import PermanentFailure, TransientFailure
 from shared.execution import OrderToExecute, Plan
 from shared.faults import crash_point
@@ -158,10 +158,9 @@ class ChainExecutor:
         await self.starter.ensure(order.wallet_address)
         if self.quote_latency_ms:  # every pool is quoted at once: one round of latency
             await asyncio.sleep(self.quote_latency_ms / 1000)
-        pools = self.pools.pools()
         mint_in, mint_out = order.token_in.mint, order.token_out.mint
         try:
-            routes = ranked_routes(pools, mint_in, mint_out, order.amount_in)
+            pools, routes = await self.pools.routes(mint_in, mint_out, order.amount_in)
         except NoRoute as exc:
             raise PermanentFailure("NO_ROUTE", str(exc)) from None
         price = await self._compute_unit_price(order, routes[0])

@@ -1,4 +1,5 @@
-"""Simulated token launches: a new token, its first pool, and the announcement snipers wait for."""
+"""Token launches: a new token, its first pool, and the announcement snipers wait for; on the
+simulated market (`launch`) or on the local chain (`launch_on_chain`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import base58
 import msgspec
 from redis.asyncio import Redis
 
+from shared.chain.rpc import RpcError, SolanaRpc, wait_landed
 from shared.dex.cpmm import CpmmPool
 from shared.dex.dlmm import dlmm_from_spot
 from shared.dex.pools import Pool
@@ -83,11 +85,48 @@ async def launch(
 ) -> LaunchResult:
     """Register the token, add its pool, then announce it (in that order: whoever hears the
     announcement finds both)."""
+    await _register(redis, namespace, token)
+    if not await store.add(pool):
+        raise ValueError(f"pool {pool.pool_id} exists already")
+    return await _announce(redis, namespace, token, pool.pool_id)
+
+
+async def launch_on_chain(
+    redis: Redis,
+    namespace: str,
+    rpc: SolanaRpc,
+    request: Token,
+    venue: Literal["raydium", "meteora"],
+    quote: Token,
+    token_units: int,
+    quote_units: int,
+) -> LaunchResult:
+    """The same launch on the local chain: a real SPL mint and its first pool, created by the
+    validator's localnet_launchToken (the pool's accounts as launch_pool's model); once it has
+    landed, the token is registered under its new mint and announced. ValueError when the
+    chain refuses it (RpcError -32602: a bad parameter) or the transaction failed."""
+    try:
+        created = await rpc.launch_token(
+            request.symbol, request.decimals, venue, quote.mint, token_units, quote_units
+        )
+    except RpcError as exc:
+        raise ValueError(exc.message) from None
+    for status in await wait_landed(rpc, created.signatures):
+        if status.err is not None:
+            raise ValueError(f"the launch failed on chain: {status.err}")
+    token = msgspec.structs.replace(request, mint=str(created.mint))
+    await _register(redis, namespace, token)
+    pool_id = created.pool_id or f"{venue}-{token.symbol}-{quote.symbol}"
+    return await _announce(redis, namespace, token, pool_id)
+
+
+async def _register(redis: Redis, namespace: str, token: Token) -> None:
     encoded = msgspec.json.encode(token).decode()
     await cast(Awaitable[bool], redis.hsetnx(launched_tokens_key(namespace), token.mint, encoded))
     register_token(token)
-    if not await store.add(pool):
-        raise ValueError(f"pool {pool.pool_id} exists already")
-    announcement = Launched(token.symbol, token.mint, token.decimals, pool.pool_id)
+
+
+async def _announce(redis: Redis, namespace: str, token: Token, pool_id: str) -> LaunchResult:
+    announcement = Launched(token.symbol, token.mint, token.decimals, pool_id)
     await redis.publish(launch_channel(namespace), msgspec.json.encode(announcement))
-    return LaunchResult(mint=token.mint, pool_id=pool.pool_id, symbol=token.symbol)
+    return LaunchResult(mint=token.mint, pool_id=pool_id, symbol=token.symbol)

@@ -45,6 +45,7 @@ from shared.chain.pool_accounts import (
 from shared.chain.pubsub import ChainSubscriptions
 from shared.chain.rpc import AccountData, RpcError, SolanaRpc
 from shared.dex.pools import Pool
+from shared.dex.routing import NoRoute, Route, ranked_routes
 from shared.dex.store import Snapshot
 from shared.tokens import Token, find_token
 from shared.venues import meteora_dlmm as M
@@ -108,6 +109,20 @@ class ChainPools:
 
     def pools(self) -> dict[str, Pool]:
         return self._snapshot
+
+    async def routes(
+        self, mint_in: str, mint_out: str, amount_in: int
+    ) -> tuple[dict[str, Pool], list[Route]]:
+        """The pools now and the routes on them, best first (shared.dex.routing). A pair with
+        no route may have a pool launched since the cache last looked: it looks once more
+        (`discover`) first. NoRoute when there is still none."""
+        try:
+            snapshot = self.pools()
+            return snapshot, ranked_routes(snapshot, mint_in, mint_out, amount_in)
+        except NoRoute:
+            await self.discover()
+        snapshot = self.pools()
+        return snapshot, ranked_routes(snapshot, mint_in, mint_out, amount_in)
 
     async def snapshot(self) -> Snapshot:
         """The pools as PoolStore.snapshot gives them, for readers that take either (the

@@ -192,6 +192,8 @@ class Watcher:
             launched.mint
         )
         snipers.sort(key=lambda order: order.arrival)  # oldest first
+        if isinstance(self.pools, ChainPools):  # the new pool is on chain: find it
+            await self.pools.discover()
         pools = dict((await self.pools.snapshot()).pools)
         triggers = sniper_triggers(
             pools, snipers, token, launched.pool_id, Decimal(self.settings.sniper_min_liquidity)

@@ -13,6 +13,7 @@ import httpx
 import msgspec
 import websockets
 from solana.rpc.async_api import AsyncClient
+from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from shared.chain.market import TRADER_FLOAT, trader_keys
@@ -278,3 +279,55 @@ async def test_the_living_market_trades_on_chain_from_its_own_wallets(
 
 def float_of(symbol: str) -> Decimal:
     return token_by_symbol(symbol).to_ui(TRADER_FLOAT)
+
+
+async def test_a_sniper_fires_on_a_launch_on_chain_and_buys_the_new_token(
+    engine_factory: EngineFactory,
+) -> None:
+    control = "chain-launch-control"
+    engine = await engine_factory(**ON_CHAIN, SIM_CONTROL_TOKEN=control)
+    wallet = new_wallet()
+    async with httpx.AsyncClient(timeout=30) as client:
+        sniper = await submit(
+            engine,
+            client,
+            wallet,
+            orderType="sniper",
+            tokenIn="SOL",
+            tokenOut="CHAINCOIN",
+            amountIn="1",
+            maxPriceImpactBps=2000,
+            slippageBps=3000,
+        )
+        await follow_until(engine, sniper, "waiting")
+        launch = {
+            "symbol": "CHAINCOIN",
+            "decimals": 6,
+            "venue": "raydium",
+            "quoteToken": "SOL",
+            "tokenAmount": "1000000000",
+            "quoteAmount": "500",
+        }
+        reply = await client.post(
+            f"{engine.url}/api/sim/launch",
+            json=launch,
+            headers={"Authorization": f"Bearer {control}"},
+        )
+        assert reply.status_code == 201, reply.text
+        mint = reply.json()["mint"]
+        events, code = await follow(engine.ws_url(), sniper)
+        supply = await token_supply(engine, mint)
+    assert code == 1000 and events[-1]["status"] == "confirmed", events[-1]
+    trigger = events[2]["data"]["trigger"]
+    assert trigger["trigger"] == "launch" and trigger["mint"] == mint
+    changes = {c["mint"]: c["amount"] for c in events[-1]["data"]["balanceChanges"]}
+    assert changes == {SOL.mint: "-1", mint: events[-1]["data"]["amountOut"]}
+    assert supply == 1_000_000_000 * 10**6  # a real SPL mint: its supply is the pool's
+
+
+async def token_supply(engine: Engine, mint: str) -> int:
+    solana = AsyncClient(engine.settings.solana_rpc_url)
+    try:
+        return int((await solana.get_token_supply(Pubkey.from_string(mint))).value.amount)
+    finally:
+        await solana.close()

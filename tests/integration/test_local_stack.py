@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,6 +23,18 @@ import redis
 from infra.local_stack import LocalStack, start_local_stack
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="bundled binaries are Linux-only")
+
+
+@pytest.fixture
+def stack_dir() -> Iterator[Path]:
+    """A data directory outside pytest's temporary root: the embedded PostgreSQL runs as
+    `nobody` and must traverse the path, and under pytest-xdist another test process may set
+    that root back to 0700 at any moment."""
+    path = Path(tempfile.mkdtemp(prefix="oe-test-local-stack-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _port(url: str) -> int:
@@ -57,9 +72,9 @@ async def _pg(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
         await conn.close()
 
 
-def test_start_persist_restart_stop(tmp_path: Path) -> None:
+def test_start_persist_restart_stop(stack_dir: Path) -> None:
     started = time.monotonic()
-    stack = start_local_stack(tmp_path)
+    stack = start_local_stack(stack_dir)
     first_start = time.monotonic() - started
     ports = (_port(stack.database_url), _port(stack.redis_url))
     try:
@@ -71,16 +86,16 @@ def test_start_persist_restart_stop(tmp_path: Path) -> None:
             r.set("job", "queued")
         # The data dir is locked while a stack runs on it.
         with pytest.raises(RuntimeError, match="already using"):
-            start_local_stack(tmp_path)
+            start_local_stack(stack_dir)
     finally:
         stack.stop()
     stack.stop()  # idempotent
     _assert_stopped(stack, ports)
-    assert (tmp_path / "postgres" / "PG_VERSION").exists()
-    assert (tmp_path / "redis" / "appendonly.aof").exists()
+    assert (stack_dir / "postgres" / "PG_VERSION").exists()
+    assert (stack_dir / "redis" / "appendonly.aof").exists()
 
     started = time.monotonic()
-    with LocalStack(tmp_path) as again:
+    with LocalStack(stack_dir) as again:
         restart = time.monotonic() - started
         rows = asyncio.run(_pg(again.database_url, "SELECT v FROM t WHERE k = $1", "order"))
         assert [r["v"] for r in rows] == [42]
@@ -91,7 +106,7 @@ def test_start_persist_restart_stop(tmp_path: Path) -> None:
     print(f"first start {first_start:.2f}s, restart {restart:.2f}s")
 
 
-def test_servers_die_with_a_killed_parent(tmp_path: Path) -> None:
+def test_servers_die_with_a_killed_parent(stack_dir: Path) -> None:
     # A CLI killed with SIGKILL runs no finally/atexit: PR_SET_PDEATHSIG must stop the servers.
     script = (
         "import sys, time; from pathlib import Path\n"
@@ -106,7 +121,7 @@ def test_servers_die_with_a_killed_parent(tmp_path: Path) -> None:
         "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
     }
     cli = subprocess.Popen(
-        [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, env=env
+        [sys.executable, "-c", script, str(stack_dir)], stdout=subprocess.PIPE, env=env
     )
     try:
         assert cli.stdout is not None
@@ -120,5 +135,5 @@ def test_servers_die_with_a_killed_parent(tmp_path: Path) -> None:
         time.sleep(0.05)
     assert all(_gone(p) for p in pids)
     # The lock died with the CLI, so the next `up` starts cleanly on the same data.
-    with LocalStack(tmp_path) as stack:
+    with LocalStack(stack_dir) as stack:
         assert asyncio.run(_pg(stack.database_url, "SELECT 1 AS one"))[0]["one"] == 1
