@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import structlog
@@ -81,6 +81,7 @@ SLIPPAGE_ERRORS = {
 }
 FEE_PAYER_ERRORS = ("AccountNotFound", "InsufficientFundsForFee", "InsufficientFundsForRent")
 AUTO_FEE_PERCENTILE = 75  # "auto": this percentile of the recent fees paid on the same pools
+AUTO_FEE_TTL_S = 0.4  # about a slot: the recent fees change once per slot
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,7 @@ class ChainExecutor:
     landings: Landings
     starter: StarterFunding
     quote_latency_ms: int = 0
+    _auto_fees: dict[frozenset[Pubkey], tuple[float, int]] = field(default_factory=dict)
 
     async def step(
         self,
@@ -231,13 +233,18 @@ class ChainExecutor:
         await self._finish(order, attempt, sent, outcome, sent_at=sent_at, floor=floor)
 
     async def _compute_unit_price(self, order: OrderToExecute, route: Route) -> int:
+        """The order's priorityFee; "auto": the AUTO_FEE_PERCENTILE of the recent fees paid
+        on the route's pools, asked at most once per AUTO_FEE_TTL_S for the same pools."""
         if order.priority_fee != "auto":
             return int(order.priority_fee)
-        writable = [self.pools.address_of(leg.pool_id) for leg in route.legs]
-        fees = sorted(await self.cluster.rpc.recent_prioritization_fees(writable))
-        if not fees:
-            return 0
-        return fees[min(len(fees) - 1, len(fees) * AUTO_FEE_PERCENTILE // 100)]
+        writable = frozenset(self.pools.address_of(leg.pool_id) for leg in route.legs)
+        cached = self._auto_fees.get(writable)
+        if cached is not None and time.monotonic() - cached[0] < AUTO_FEE_TTL_S:
+            return cached[1]
+        fees = sorted(await self.cluster.rpc.recent_prioritization_fees(list(writable)))
+        fee = fees[min(len(fees) - 1, len(fees) * AUTO_FEE_PERCENTILE // 100)] if fees else 0
+        self._auto_fees[writable] = (time.monotonic(), fee)
+        return fee
 
     async def _finish(
         self,

@@ -143,6 +143,29 @@ def _token_balance(wire: rpc_wire.WireTokenBalance) -> TokenBalance:
     return TokenBalance(wire.account_index, wire.mint, wire.owner, int(wire.ui_token_amount.amount))
 
 
+def _transaction_info(raw: bytes) -> TransactionInfo | None:
+    found = rpc_wire.transaction(raw)
+    if found is None:
+        return None
+    meta = found.meta or rpc_wire.Meta(fee=0)
+    loaded = meta.loaded_addresses or rpc_wire.Loaded()
+    return TransactionInfo(
+        slot=found.slot,
+        block_time=found.block_time,
+        fee=meta.fee,
+        err=meta.err,
+        compute_units_consumed=meta.compute_units_consumed,
+        log_messages=meta.log_messages or [],
+        pre_token_balances=[_token_balance(b) for b in meta.pre_token_balances or []],
+        post_token_balances=[_token_balance(b) for b in meta.post_token_balances or []],
+        account_keys=[
+            *found.transaction.message.account_keys,
+            *loaded.writable,
+            *loaded.readonly,
+        ],
+    )
+
+
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
@@ -166,6 +189,12 @@ class SolanaRpc:
         )
         self._blockhashes: Batcher[None, Blockhash] = Batcher(
             "rpc_blockhashes", self._blockhash_batch
+        )
+        self._simulations: Batcher[bytes, Simulation] = Batcher(
+            "rpc_simulations", self._simulate_batch
+        )
+        self._transactions: Batcher[str, TransactionInfo | None] = Batcher(
+            "rpc_transactions", self._transaction_batch
         )
 
     async def close(self) -> None:
@@ -262,44 +291,42 @@ class SolanaRpc:
         return out
 
     async def simulate(self, raw: bytes) -> Simulation:
-        """simulateTransaction as sent: no signature check, its own blockhash kept."""
+        """simulateTransaction as sent: no signature check, its own blockhash kept.
+        Concurrent simulations ride one batch request."""
+        return await self._simulations(raw)
+
+    async def _simulate_batch(self, items: list[bytes]) -> list[Simulation | BaseException]:
         config = {
             "encoding": "base64",
             "sigVerify": False,
             "replaceRecentBlockhash": False,
             "commitment": COMMITMENT,
         }
-        raw_result = await self._call_raw("simulateTransaction", [_b64(raw), config])
-        value = rpc_wire.simulated(raw_result).value
-        return Simulation(value.err, value.units_consumed, value.logs or [])
+        results = await self._batch_raw([("simulateTransaction", [_b64(r), config]) for r in items])
+        out: list[Simulation | BaseException] = []
+        for result in results:
+            if isinstance(result, RpcError):
+                out.append(result)
+                continue
+            value = rpc_wire.simulated(result).value
+            out.append(Simulation(value.err, value.units_consumed, value.logs or []))
+        return out
 
     async def transaction(self, signature: str) -> TransactionInfo | None:
-        """getTransaction (json, v0 allowed, confirmed); None when the node has no record."""
+        """getTransaction (json, v0 allowed, confirmed); None when the node has no record.
+        Concurrent reads ride one batch request."""
+        return await self._transactions(signature)
+
+    async def _transaction_batch(
+        self, items: list[str]
+    ) -> list[TransactionInfo | BaseException | None]:
         config = {
             "encoding": "json",
             "maxSupportedTransactionVersion": 0,
             "commitment": COMMITMENT,
         }
-        found = rpc_wire.transaction(await self._call_raw("getTransaction", [signature, config]))
-        if found is None:
-            return None
-        meta = found.meta or rpc_wire.Meta(fee=0)
-        loaded = meta.loaded_addresses or rpc_wire.Loaded()
-        return TransactionInfo(
-            slot=found.slot,
-            block_time=found.block_time,
-            fee=meta.fee,
-            err=meta.err,
-            compute_units_consumed=meta.compute_units_consumed,
-            log_messages=meta.log_messages or [],
-            pre_token_balances=[_token_balance(b) for b in meta.pre_token_balances or []],
-            post_token_balances=[_token_balance(b) for b in meta.post_token_balances or []],
-            account_keys=[
-                *found.transaction.message.account_keys,
-                *loaded.writable,
-                *loaded.readonly,
-            ],
-        )
+        results = await self._batch_raw([("getTransaction", [sig, config]) for sig in items])
+        return [r if isinstance(r, RpcError) else _transaction_info(r) for r in results]
 
     # -- the cluster ------------------------------------------------------------------------
 
