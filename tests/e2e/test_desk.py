@@ -7,7 +7,11 @@ order shows each error next to its field; a waiting limit order is cancelled fro
 own keypair (WebCrypto Ed25519, kept in IndexedDB) signs submits and cancels, and without
 Ed25519 the desk still trades where signatures are not required; the engine panel follows the
 engine, and charts a DLMM pool's liquidity per bin; the routing step's quote table fits its card
-on a 1280-pixel screen and on a phone. The screenshots land in test-artifacts/; with
+on a 1280-pixel screen and on a phone; the balances card shows what the chain holds for the
+wallet, after funding it from the desk's faucet control (which names each refusal: a wrong
+token, a bad amount, an engine without a faucet) and, by itself, after the desk's orders move
+them on the chain (EXECUTION_CHAIN=solana); a read the chain cannot answer is said in the card.
+The screenshots land in test-artifacts/; with
 UPDATE_README_PICTURE=1 the first screen also replaces docs/desk.png, the README's picture (a
 test run leaves the tree clean otherwise).
 
@@ -17,7 +21,9 @@ installs it).
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -29,6 +35,7 @@ import pytest
 from playwright.async_api import Browser, Page, Request, async_playwright, expect
 
 from shared.auth import cancel_message, signature_is_valid
+from shared.wallets import STARTER
 from tests.helpers.engine import Engine, EngineFactory, new_wallet, wait_terminal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +55,8 @@ LAPTOP = {"width": 1440, "height": 900}
 SMALL_LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 STREAM_TIMEOUT_MS = 30_000
+CONTROL = "desk-tests-control"  # the engines' SIM_CONTROL_TOKEN where they have a faucet
+ON_CHAIN = {"EXECUTION_CHAIN": "solana", "CHAIN_SLOT_MS": "40"}
 # A browser whose WebCrypto has no Ed25519 (as older ones): generating such a key is refused.
 NO_ED25519 = """(() => {
   const generateKey = SubtleCrypto.prototype.generateKey;
@@ -94,6 +103,20 @@ def is_submit(request: Any) -> bool:
 
 def is_cancel(request: Any) -> bool:
     return request.method == "DELETE" and "/api/orders/" in request.url
+
+
+def is_airdrop(request: Any) -> bool:
+    return request.method == "POST" and request.url.endswith("/api/sim/airdrop")
+
+
+def is_balances_read(request: Any) -> bool:
+    return request.method == "GET" and request.url.endswith("/balances")
+
+
+def grouped(amount: str) -> str:
+    """An amount as the desk prints it: "100225.405559" -> "100,225.405559"."""
+    whole, point, fraction = amount.partition(".")
+    return f"{int(whole):,}{point}{fraction}"
 
 
 class Desk:
@@ -562,14 +585,237 @@ async def test_routing_table_fits_its_card(
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px"
 
 
+async def shows_the_chain(desk: Desk, wallet: str) -> dict[str, Any]:
+    """The balances card shows `wallet` as GET /api/wallets/{wallet}/balances has it now: a row
+    per token with a non-zero amount (exact, grouped as the desk groups), the empty accounts
+    named under the table, the native SOL apart as "SOL for rent"; the API's answer."""
+    page = desk.page
+    answer = await desk.api("GET", f"/api/wallets/{wallet}/balances")
+    assert answer.status_code == 200, answer.text
+    view = answer.json()
+    await expect(page.locator(".balances")).to_have_attribute("data-slot", re.compile(r"^\d+$"))
+    await expect(page.locator(".balances")).to_have_attribute("data-wallet", wallet)
+    held = [b for b in view["balances"] if Decimal(b["amount"]) != 0]
+    empty = sorted(b["symbol"] for b in view["balances"] if Decimal(b["amount"]) == 0)
+    rows = page.locator("#balances-body tr")
+    await expect(rows).to_have_count(len(held))
+    shown = await rows.evaluate_all(
+        """rows => rows.map(row => [row.dataset.symbol, row.dataset.amount,
+                                     row.querySelector("td").textContent])"""
+    )
+    expected = [(b["symbol"], b["amount"], grouped(b["amount"])) for b in held]
+    assert sorted(map(tuple, shown)) == sorted(expected)
+    if held:
+        await expect(page.locator(".balances-table")).to_be_visible()
+        await expect(page.locator("#balances-empty")).to_be_hidden()
+    else:
+        await expect(page.locator("#balances-empty")).to_be_visible()
+    if empty:
+        zero = await page.locator("#balances-zero").text_content() or ""
+        assert sorted(zero.removeprefix("At zero: ").split(", ")) == empty
+    else:
+        await expect(page.locator("#balances-zero")).to_be_hidden()
+    rent = page.locator("#balances-rent")
+    await expect(rent).to_have_attribute("data-lamports", str(view["lamports"]))
+    sol = Decimal(view["lamports"]).scaleb(-9)
+    await expect(rent).to_have_text(f"{grouped(f'{sol.normalize():f}')} SOL")
+    await expect(page.locator("#balances-error")).to_be_hidden()
+    return dict(view)
+
+
+async def fits(desk: Desk, selector: str) -> None:
+    """Nothing in `selector` sticks out of its box or scrolls sideways (but the text kept for
+    screen readers, a 1-pixel box by design); nor does the page."""
+    problems = await desk.page.locator(selector).evaluate(OUTSIDE, "*:not(.sr-only)")
+    assert problems == [], "\n".join(problems)
+    overflow = await desk.page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"the page scrolls sideways by {overflow}px"
+
+
+async def test_the_fund_control_funds_the_wallet_and_the_card_shows_the_chain(
+    engine_factory: EngineFactory, open_desk: Any
+) -> None:
+    """Refused with a wrong token, then with a bad amount (each said by its field), then funded
+    from the keyboard: the card shows the faucet's answer, which is the chain's; the token was
+    sent to the faucet only. A phone watching the same wallet shows the same."""
+    engine: Engine = await engine_factory(SIM_CONTROL_TOKEN=CONTROL)
+    desk: Desk = await open_desk(engine, viewport=SMALL_LAPTOP, reduced_motion="reduce")
+    page = desk.page
+    requests: list[Request] = []
+    page.on("request", lambda request: requests.append(request))
+    wallet = await desk.wallet()
+
+    # A fresh wallet: nothing on the chain yet.
+    await shows_the_chain(desk, wallet)
+    await expect(page.locator("#balances-empty")).to_have_text("No tokens in this wallet yet.")
+    sol, usdc = page.get_by_label("SOL", exact=True), page.get_by_label("USDC", exact=True)
+    await expect(sol).to_have_value("10")
+    await expect(usdc).to_have_value("1000")
+    token = page.get_by_label("Control token")
+    fund = page.get_by_role("button", name="Fund wallet")
+
+    # A wrong token is refused, and said so next to the token.
+    await token.fill("not-the-token")
+    async with page.expect_response(lambda r: is_airdrop(r.request)) as refused:
+        await fund.click()
+    assert (await refused.value).status == 401
+    await expect(page.locator("#control-token-error")).to_contain_text("refused this token")
+    await expect(token).to_have_attribute("aria-invalid", "true")
+
+    # A bad amount: the engine's message for amounts.USDC, under the USDC field.
+    await token.fill(CONTROL)
+    await usdc.fill("-3")
+    async with page.expect_response(lambda r: is_airdrop(r.request)) as bad:
+        await fund.click()
+    assert (await bad.value).status == 400
+    [detail] = (await (await bad.value).json())["details"]
+    assert detail["field"] == "amounts.USDC"
+    await expect(page.locator("#fund-USDC-error")).to_have_text(detail["message"])
+    await expect(usdc).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#fund-SOL-error")).to_be_hidden()
+    await expect(page.locator("#control-token-error")).to_be_hidden()
+    assert (await desk.api("GET", f"/api/wallets/{wallet}/balances")).json()["balances"] == []
+
+    # Fixed, and sent from the keyboard: the card shows the faucet's answer.
+    await usdc.fill("1000")
+    async with page.expect_response(lambda r: is_airdrop(r.request)) as funded:
+        await usdc.press("Enter")
+    answer = await funded.value
+    assert answer.status == 200, await answer.text()
+    body = await answer.json()
+    await expect(page.locator("#fund-status")).to_contain_text("Funded")
+    await expect(page.locator("#fund-error")).to_be_hidden()
+    await expect(page.locator("#balances-body tr[data-symbol=USDC] td")).to_have_text("1,000")
+    await expect(page.locator("#balances-body tr[data-symbol=SOL] td")).to_have_text("10")
+    view = await shows_the_chain(desk, wallet)
+    assert view["balances"] == body["balances"]["balances"]
+    assert {b["symbol"]: b["amount"] for b in view["balances"] if b["amount"] != "0"} == {
+        "SOL": "10",
+        "USDC": "1000",
+    }
+    assert view["lamports"] > 0  # the faucet pays the accounts' rent
+    await expect(page.locator("#balances-status")).to_contain_text(
+        f"slot {body['balances']['slot']}"
+    )
+    await fits(desk, ".balances")
+
+    # The token went to the faucet, and nowhere else.
+    sent = [(r.url, (await r.all_headers()).get("authorization")) for r in requests]
+    assert [auth for _, auth in sent if auth] == [
+        "Bearer not-the-token",
+        f"Bearer {CONTROL}",
+        f"Bearer {CONTROL}",
+    ]
+    assert all(url.endswith("/api/sim/airdrop") for url, auth in sent if auth)
+
+    # On a phone, watching the funded wallet (typed in): the same balances, and the card fits.
+    phone: Desk = await open_desk(engine, viewport=PHONE, reduced_motion="reduce")
+    assert await phone.wallet() != wallet
+    await phone.page.locator("#wallet").fill(wallet)
+    await phone.page.locator("#wallet").press("Enter")
+    await expect(phone.page.locator(".balances")).to_have_attribute("data-wallet", wallet)
+    await shows_the_chain(phone, wallet)
+    await fits(phone, ".balances")
+
+
+async def test_the_balances_card_follows_the_desks_orders_on_the_chain(
+    engine_factory: EngineFactory, open_desk: Any
+) -> None:
+    """Orders as real transactions: the first one gives the wallet its starter balance; each
+    moves its SOL down by the order's amount. The card follows each order's end by itself
+    (nothing polls it: the only reads are the first one and one per order that ended)."""
+    engine: Engine = await engine_factory(**ON_CHAIN)
+    desk: Desk = await open_desk(engine)
+    page = desk.page
+    wallet = await desk.wallet()
+    await shows_the_chain(desk, wallet)
+    await expect(page.locator("#balances-empty")).to_be_visible()
+    reads: list[str] = []
+    page.on("request", lambda r: reads.append(r.url) if is_balances_read(r) else None)
+    sol_row = page.locator("#balances-body tr[data-symbol=SOL]")
+
+    sol = Decimal(STARTER["SOL"])  # given with the first order
+    for amount_in in ("1.5", "0.5"):
+        order_id, _ = await desk.place_order(amount_in)
+        card = desk.card_of(order_id)
+        await expect(card).to_have_attribute("data-status", "confirmed", timeout=STREAM_TIMEOUT_MS)
+        sol -= Decimal(amount_in)
+        sol_after = f"{sol.normalize():f}"
+        await expect(sol_row).to_have_attribute("data-amount", sol_after)
+        await expect(sol_row.locator("td")).to_have_text(grouped(sol_after))
+        view = await shows_the_chain(desk, wallet)
+        order = (await desk.api("GET", f"/api/orders/{order_id}")).json()
+        usdc = next(b["amount"] for b in view["balances"] if b["symbol"] == "USDC")
+        await expect(page.locator("#balances-body tr[data-symbol=USDC] td")).to_have_text(
+            grouped(usdc)
+        )
+        assert Decimal(order["amountOut"]) > 0
+    # The second order's change is told in the live region: SOL down by its amount.
+    await expect(page.locator("#balances-status")).to_contain_text("SOL \N{MINUS SIGN}0.5")
+    await expect(page.locator("#balances-status")).to_contain_text(
+        f"USDC +{grouped(order['amountOut'])}"
+    )
+    assert len(reads) == 2, reads  # one read per order that ended, no more
+
+    # Refresh reads again; nothing moved.
+    async with page.expect_request(is_balances_read):
+        await page.get_by_role("button", name="Refresh balances").click()
+    await expect(page.locator("#balances-status")).to_contain_text("Unchanged at slot")
+    await shows_the_chain(desk, wallet)
+
+
+async def test_the_fund_control_explains_an_engine_without_a_faucet(
+    engine: Engine, open_desk: Any
+) -> None:
+    """On a phone, an engine started without SIM_CONTROL_TOKEN: the fund control says why
+    there is no faucet; then, the chain's RPC stopped, a failed read is said in the card."""
+    desk: Desk = await open_desk(engine, viewport=PHONE)
+    page = desk.page
+    await page.get_by_label("Control token").fill("whatever")
+    async with page.expect_response(lambda r: is_airdrop(r.request)) as answer:
+        await page.get_by_role("button", name="Fund wallet").click()
+    assert (await answer.value).status == 404
+    error = page.locator("#fund-error")
+    await expect(error).to_contain_text("No faucet on this engine")
+    await expect(error).to_contain_text("started without SIM_CONTROL_TOKEN")
+    await expect(page.locator("#fund-status")).to_be_empty()
+    # Nothing was funded: the card still shows the empty wallet.
+    await shows_the_chain(desk, await desk.wallet())
+    await expect(page.locator("#balances-empty")).to_be_visible()
+    await fits(desk, ".balances")
+
+    # The chain's RPC gone: the card says so in place, over the last balances it read, dimmed.
+    chain = engine.processes.chain
+    assert chain is not None
+    await asyncio.to_thread(chain.stop)
+    async with page.expect_response(lambda r: is_balances_read(r.request)) as failed:
+        await page.get_by_role("button", name="Refresh balances").click()
+    answer = await failed.value
+    assert answer.status == 503, await answer.text()
+    error = page.locator("#balances-error")
+    await expect(error).to_contain_text(f"503: {(await answer.json())['message']}")
+    await expect(page.locator(".balances")).to_have_attribute("data-stale", "true")
+    await expect(page.locator("#balances-rent")).to_have_text("0 SOL")
+    await expect(page.locator("#balances-status")).to_contain_text("Showing the balances read")
+    await fits(desk, ".balances")
+
+
 async def test_desk_screenshots_laptop_and_phone(
     engine_factory: EngineFactory, open_desk: Any
 ) -> None:
     """A lived-in desk for the README, and the phone layout: no sideways scrolling, every
     control labelled, the skip link first in the tab order."""
-    engine: Engine = await engine_factory(DEX_EXECUTION_LATENCY_MS="300-1500")
+    engine: Engine = await engine_factory(
+        DEX_EXECUTION_LATENCY_MS="300-1500", SIM_CONTROL_TOKEN=CONTROL
+    )
     desk: Desk = await open_desk(engine, reduced_motion="reduce")  # no flash mid-animation
     page = desk.page
+    # The wallet funded from the desk, so that the balances card has something to show.
+    await page.get_by_label("Control token").fill(CONTROL)
+    await page.get_by_role("button", name="Fund wallet").click()
+    await expect(page.locator("#balances-body tr[data-symbol=USDC] td")).to_have_text("1,000")
 
     # Traffic from other wallets, a burst per refresh of the panel, so its charts have a shape.
     async def next_refresh() -> None:
@@ -607,6 +853,7 @@ async def test_desk_screenshots_laptop_and_phone(
     if quote.status_code == 200:
         await expect(page.locator("#quote .q-out")).to_be_visible()
     ARTIFACTS.mkdir(exist_ok=True)
+    await page.evaluate("window.scrollTo(0, 0)")  # the fund button's click scrolled down to it
     await page.screenshot(path=ARTIFACTS / "desk.png")  # the first screen: the README's picture
     await page.screenshot(path=ARTIFACTS / "desk-full.png", full_page=True)
     assert (ARTIFACTS / "desk.png").stat().st_size < 300_000

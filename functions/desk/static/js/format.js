@@ -12,6 +12,35 @@ export function fromBaseUnits(raw, decimals) {
   return (negative ? "-" : "") + whole + (fraction ? `.${fraction}` : "");
 }
 
+/** A decimal string as [an integer (BigInt), its number of decimals], or null. */
+function scaled(text) {
+  const match = /^(-?)(\d+)(?:\.(\d+))?$/.exec(String(text ?? ""));
+  if (!match) return null;
+  const fraction = match[3] ?? "";
+  return [BigInt(match[1] + match[2] + fraction), fraction.length];
+}
+
+/** Both decimal strings on one scale: [a, b, decimals], or null if one is not a decimal. */
+function aligned(a, b) {
+  const x = scaled(a);
+  const y = scaled(b);
+  if (!x || !y) return null;
+  const decimals = Math.max(x[1], y[1]);
+  return [x[0] * 10n ** BigInt(decimals - x[1]), y[0] * 10n ** BigInt(decimals - y[1]), decimals];
+}
+
+/** a - b, exactly, for decimal strings ("998.5" - "1000" -> "-1.5"); null if one is not one. */
+export function subtract(a, b) {
+  const both = aligned(a, b);
+  return both && fromBaseUnits(String(both[0] - both[1]), both[2]);
+}
+
+/** -1, 0 or 1 as a < b, a = b, a > b for decimal strings; null if one is not one. */
+export function compare(a, b) {
+  const both = aligned(a, b);
+  return both && (both[0] < both[1] ? -1 : both[0] > both[1] ? 1 : 0);
+}
+
 /** "12345.678" -> "12,345.678": group the whole part, keep every fractional digit. */
 export function amount(value) {
   if (value == null || value === "") return "—";

@@ -1,6 +1,8 @@
-// The desk: wires the wallet, the ticket, the timelines, the history and the engine panel.
+// The desk: wires the wallet, the ticket, the balances and the faucet, the timelines, the
+// history and the engine panel.
 
 import { isAddress } from "./base58.js";
+import { Balances, initFund } from "./balances.js";
 import { $, fill, h } from "./dom.js";
 import { startHealth, startMetrics, startPools } from "./engine.js";
 import { History } from "./history.js";
@@ -89,14 +91,25 @@ async function initWallet(onChange) {
 
 async function main() {
   let history = null;
-  const wallet = await initWallet(() => history?.reset());
+  let balances = null;
+  const wallet = await initWallet(() => {
+    history?.reset();
+    balances?.load();
+  });
   await Promise.all([loadTokens(), loadStatuses()]);
+  balances = new Balances({ getWallet: wallet.valid });
+  initFund({ getWallet: wallet.valid, onFunded: (view) => balances.adopt(view) });
 
   const timelines = new Timelines($("#timelines"), {
     getWallet: wallet.valid,
     signer: wallet,
     empty: $("#orders-empty"),
-    onTerminal: () => history?.refreshSoon(),
+    onTerminal: (card) => {
+      history?.refreshSoon();
+      // An order of the wallet shown (or of a wallet not known here) may have moved its balances.
+      const owner = card.info.walletAddress;
+      if (!owner || owner === wallet.valid()) balances.refreshSoon();
+    },
   });
   history = new History({
     getWallet: wallet.valid,
@@ -134,10 +147,11 @@ async function main() {
 
   timelines.restore();
   history.load();
+  balances.load();
   startMetrics();
   startPools();
   startHealth();
-  window.desk = { timelines, history, wallet }; // a handle for the console (and the browser tests)
+  window.desk = { timelines, history, wallet, balances }; // a handle for the console (and the browser tests)
   document.body.dataset.ready = "true";
 }
 
