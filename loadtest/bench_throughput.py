@@ -21,7 +21,7 @@ Redis and WebSocket streams, stops and removes everything, and prints:
 
     python3 dev.py run python -m loadtest.bench_throughput [--orders 5000] [--workers 1]
         [--apis 1] [--concurrency 20] [--submit-rate 500] [--rate-seconds 6] [--no-ws]
-        [--submit-over-ws]
+        [--submit-over-ws] [--chain simulated|solana] [--slot-ms 400]
 
 --submit-over-ws: each order is submitted on its own WebSocket (`/api/orders/execute`, the
 first message is the body) and followed there, instead of an HTTP submit plus a WebSocket;
@@ -475,8 +475,16 @@ async def run(args: argparse.Namespace) -> None:
         "QUEUE_CONCURRENCY": str(args.concurrency),
         "SIM_MARKET_ACTIVITY": "0",
         "LOG_LEVEL": "WARNING",
+        "EXECUTION_CHAIN": args.chain,
+        "CHAIN_SLOT_MS": str(args.slot_ms),
     }
     print(f"machine: {machine()}")
+    chain = (
+        "the simulated chain"
+        if args.chain == "simulated"
+        else f"the local validator, {args.slot_ms} ms slots"
+    )
+    print(f"orders execute on {chain}")
     print(
         f"engine: {args.apis} API process(es), {args.workers} worker process(es) with "
         f"QUEUE_CONCURRENCY {args.concurrency}; every simulated latency 0, no rate limit; "
@@ -486,6 +494,8 @@ async def run(args: argparse.Namespace) -> None:
     async with scratch_engine(env, workers=args.workers, apis=args.apis) as engine:
         pids = {f"api{i}": proc.pid for i, (proc, _) in enumerate(engine.processes.apis)}
         pids |= {f"worker{i}": proc.pid for i, proc in enumerate(engine.processes.workers)}
+        if engine.processes.chain is not None:
+            pids["validator"] = engine.processes.chain.proc.pid
         print("pids: " + ", ".join(f"{name} {pid}" for name, pid in pids.items()), flush=True)
         watch = ProcessWatch(engine.database_url, engine.redis_url, pids)
         connector = aiohttp.TCPConnector(limit=0, force_close=False)
@@ -545,6 +555,15 @@ def main() -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="follow every order on its own WebSocket (default on)",
+    )
+    parser.add_argument(
+        "--chain",
+        choices=("simulated", "solana"),
+        default="simulated",
+        help="EXECUTION_CHAIN: the simulated chain, or real transactions on the local validator",
+    )
+    parser.add_argument(
+        "--slot-ms", type=int, default=400, help="the local validator's CHAIN_SLOT_MS"
     )
     parser.add_argument(
         "--submit-over-ws",
