@@ -9,9 +9,12 @@ The same road as shared/execution.py, with real transactions (EXECUTION_CHAIN=so
   order's priorityFee ("auto": the recent prioritization fees of the pools it writes); a
   simulation that fails says why at once (INSUFFICIENT_FUNDS, NOT_APPROVED, SLIPPAGE_EXCEEDED)
   and nothing is sent;
-- submitted: the signature, the signed bytes and their lastValidBlockHeight are stored in the
-  same step, before the bytes are sent; then they are resent until they land or expire
-  (shared/chain/landing.py);
+- submitted: the signature is first claimed for the order (shared/orders/signatures.py): two
+  identical orders built on one blockhash would otherwise sign the same bytes, and both take
+  the one landing of that transaction as their own; a claim refused builds again with the
+  compute-unit limit one off. Then the signature, the signed bytes and their
+  lastValidBlockHeight are stored in the same step, before the bytes are sent, and resent
+  until they land or expire (shared/chain/landing.py);
 - confirmed: read back with getTransaction: the fee, the compute units, and the wallet's
   token balance changes, which give amountOut to the base unit.
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -38,6 +42,7 @@ from shared.chain.landing import Expired, Landed, Landings
 from shared.chain.pools import ChainPools
 from shared.chain.rpc import TransactionInfo, token_balance_changes
 from shared.chain.transactions import (
+    MAX_CU_LIMIT,
     SIMULATION_CU_LIMIT,
     RouteTooLarge,
     cu_limit_from_simulation,
@@ -62,6 +67,7 @@ from shared.order_events import (
     Trigger,
 )
 from shared.orders.records import OrderSteps
+from shared.orders.signatures import SignatureClaims
 from shared.orders.steps import OrderFields
 from shared.quotes import route_label, route_view, venue_quote_view
 from shared.schemas import OrderStatus
@@ -82,6 +88,9 @@ SLIPPAGE_ERRORS = {
 FEE_PAYER_ERRORS = ("AccountNotFound", "InsufficientFundsForFee", "InsufficientFundsForRent")
 AUTO_FEE_PERCENTILE = 75  # "auto": this percentile of the recent fees paid on the same pools
 AUTO_FEE_TTL_S = 0.4  # about a slot: the recent fees change once per slot
+# Builds of one transaction with limits one apart, for a signature no other order holds: one
+# more for each identical order built on the same blockhash at the same time.
+SIGNATURE_CLAIM_ATTEMPTS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +112,7 @@ class ChainExecutor:
     landings: Landings
     starter: StarterFunding
     quote_latency_ms: int = 0
+    claims: SignatureClaims = field(default_factory=SignatureClaims)
     _auto_fees: dict[frozenset[Pubkey], tuple[float, int]] = field(default_factory=dict)
 
     async def step(
@@ -195,8 +205,11 @@ class ChainExecutor:
         simulation = await self.cluster.rpc.simulate(bytes(trial))
         if simulation.err is not None:
             raise order_failure(simulation.err, trial, order, order.floor(route.amount_out))
-        limit = cu_limit_from_simulation(simulation.units_consumed or 0)
-        tx = build(route, limit)
+        tx, limit = await self._own_transaction(
+            order,
+            lambda limit: build(route, limit),
+            cu_limit_from_simulation(simulation.units_consumed or 0),
+        )
         floor = order.floor(route.amount_out)
         sent = Submitted(str(tx.signatures[0]), bytes(tx), blockhash.last_valid_block_height)
         plan = Plan(route, direct_quotes(pools, mint_in, mint_out, order.amount_in))
@@ -231,6 +244,24 @@ class ChainExecutor:
         outcome = await self.landings.land(sent.signature, sent.raw, sent.last_valid_block_height)
         crash_point("landed")  # fault tests only
         await self._finish(order, attempt, sent, outcome, sent_at=sent_at, floor=floor)
+
+    async def _own_transaction(
+        self, order: OrderToExecute, build: Callable[[int], VersionedTransaction], limit: int
+    ) -> tuple[VersionedTransaction, int]:
+        """The transaction built with `limit`, or with a limit one off, two off...: the first
+        whose signature this order could claim (another order holding the same bytes refuses
+        it), and that limit."""
+        for offset in range(SIGNATURE_CLAIM_ATTEMPTS):
+            # Upwards while under the maximum, then downwards: every offset a distinct limit.
+            tried = limit + offset if limit + offset <= MAX_CU_LIMIT else limit - offset
+            tx = build(tried)
+            if await self.claims.claim(str(tx.signatures[0]), order.id):
+                return tx, tried
+            log.info("signature held by another order; building again", compute_unit_limit=tried)
+        raise TransientFailure(
+            "TX_NOT_UNIQUE",
+            f"{SIGNATURE_CLAIM_ATTEMPTS} builds of the transaction all matched other orders'",
+        )
 
     async def _compute_unit_price(self, order: OrderToExecute, route: Route) -> int:
         """The order's priorityFee; "auto": the AUTO_FEE_PERCENTILE of the recent fees paid

@@ -88,3 +88,13 @@ class WalletFundingRow(Table, tablename="wallet_fundings", db=DB):
     wallet_address = Varchar(length=44, primary_key=True)
     source = Varchar(length=16)
     created_at = Timestamptz()
+
+
+class OrderSignatureRow(Table, tablename="order_signatures", db=DB):
+    """The order a transaction signature belongs to, claimed before the transaction is stored
+    and sent (shared/orders/signatures.py): one order per signature. Created in SQL by its
+    migration."""
+
+    signature = Varchar(length=90, primary_key=True)
+    order_id = UUID()
+    created_at = Timestamptz()
