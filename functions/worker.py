@@ -116,11 +116,22 @@ async def fund_executor(cluster: Cluster) -> None:
         log.info("executor funded by the local faucet", lamports=EXECUTOR_FLOAT_LAMPORTS)
 
 
+CLOSE_TIMEOUT_S = 3.0  # each part of the chain's side gets this long to close on shutdown
+
+
 async def close_chain_executor(executor: ChainExecutor) -> None:
-    await executor.landings.close()
-    await executor.pools.close()
-    await executor.pools.subscriptions.close()
-    await executor.cluster.close()
+    """Close the chain's side; a part that does not close in time is logged and left (the
+    process is exiting: its sockets go with it)."""
+    for name, closing in (
+        ("landings", executor.landings.close),
+        ("pool cache", executor.pools.close),
+        ("subscriptions", executor.pools.subscriptions.close),
+        ("rpc", executor.cluster.close),
+    ):
+        try:
+            await asyncio.wait_for(closing(), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("chain client part did not close in time", part=name)
 
 
 def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderWorker:

@@ -39,10 +39,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # 64 bytes or a JSON byte array, as the Solana CLI writes; unset, DATA_DIR/engine/executor.json
     # (created on first use).
     executor_secret: str = ""
-    # Where orders execute while the engine moves onto the chain (issue 14): "simulated", the
-    # pools and chain in Redis (the default until limit and sniper orders, the living market
-    # and launches run on the chain too), or "solana", real transactions on SOLANA_RPC_URL.
-    execution_chain: Literal["simulated", "solana"] = "simulated"
+    # Where orders execute: "solana", real transactions on SOLANA_RPC_URL (the local validator
+    # by default), or "simulated", the pools and chain in Redis of before (issue 14 retires it).
+    execution_chain: Literal["simulated", "solana"] = "solana"
     # On the local chain, a wallet the faucet never funded gets the starter balance
     # (shared/wallets.STARTER) with its first order, so that clients written for engines
     # without balances keep working; off, such an order fails INSUFFICIENT_FUNDS.

@@ -128,7 +128,12 @@ class ChainSubscriptions:
 
     async def _connect(self) -> ClientConnection:
         return await connect(
-            self.url, compression=None, proxy=None, max_size=64 * 1024 * 1024, open_timeout=5
+            self.url,
+            compression=None,
+            proxy=None,
+            max_size=64 * 1024 * 1024,
+            open_timeout=5,
+            close_timeout=2,  # a node that does not answer our close frame is not waited for long
         )
 
     def _request(self, ws: ClientConnection, key: _Key) -> tuple[str, asyncio.Future[None]]:

@@ -7,25 +7,17 @@ import json
 import signal
 
 import httpx
-import msgspec
-import redis.asyncio as aioredis
 import websockets
 
 from tests.helpers.engine import Engine, EngineFactory
 
 
 async def settlements(engine: Engine, order_id: str) -> list[dict[str, object]]:
-    """The simulated chain's records for the order that moved money."""
-    client = aioredis.from_url(engine.settings.redis_url)
-    try:
-        records = []
-        async for key in client.scan_iter(match=f"{engine.settings.redis_namespace}:chain:tx:*"):
-            record = msgspec.json.decode(await client.get(key))
-            if record["order_id"] == order_id and record["status"] == "settled":
-                records.append(record)
-        return records
-    finally:
-        await client.aclose()
+    """The chain's transactions of the order that moved money (GET /api/chain/transactions)."""
+    async with httpx.AsyncClient() as client:
+        reply = await client.get(f"{engine.url}/api/chain/transactions?orderId={order_id}")
+    assert reply.status_code == 200, reply.text
+    return [t for t in reply.json()["transactions"] if t["status"] == "settled"]
 
 
 async def test_order_of_a_killed_worker_is_finished_by_another(

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 import websockets
 
 from shared.tokens import token_by_symbol
+from tests.helpers.chain import trade_on_chain
 from tests.helpers.engine import (
     WALLET,
     Engine,
@@ -27,7 +28,15 @@ CONTROL = "sim-control-secret"
 
 
 async def move_sol_price(engine: Engine, fraction: float, sell_sol: bool) -> None:
+    """Another trader swaps `fraction` of every SOL/USDC pool's input holding: on the chain, a
+    real transaction per pool; on the simulated chain, in its Redis pools."""
     settings = engine.settings
+    if settings.execution_chain == "solana":
+        symbol_in = "SOL" if sell_sol else "USDC"
+        await trade_on_chain(
+            settings.solana_rpc_url, settings.solana_ws_url, "-SOL-USDC", symbol_in, fraction
+        )
+        return
     await trade_sol_usdc(settings.redis_url, settings.redis_namespace, fraction, sell_sol=sell_sol)
 
 

@@ -40,6 +40,8 @@ FAST = {
     "QUEUE_BACKOFF_MS": "100",
     "SIM_MARKET_ACTIVITY": "0",
     "LOG_FORMAT": "console",
+    # 40 ms slots: a blockhash lives 150 of them (6 s), longer than any test's landing latency.
+    "CHAIN_SLOT_MS": "40",
 }
 
 

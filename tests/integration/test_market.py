@@ -37,7 +37,11 @@ async def store_for(settings: Settings) -> tuple[aioredis.Redis, PoolStore]:
 async def test_a_stale_quote_beyond_slippage_fails_and_moves_nothing(
     engine_factory: EngineFactory,
 ) -> None:
-    engine: Engine = await engine_factory(DEX_EXECUTION_LATENCY_MS="800")
+    # The simulated chain's own behaviour (the pools in Redis, moved under an order in flight);
+    # on the chain the programs' slippage errors are named by tests/unit/test_chain_transactions.
+    engine: Engine = await engine_factory(
+        DEX_EXECUTION_LATENCY_MS="800", EXECUTION_CHAIN="simulated"
+    )
     client, store = await store_for(engine.settings)
     try:
         async with httpx.AsyncClient() as http:
