@@ -8,6 +8,7 @@ p50/p90 send-to-confirmed latency, and CPU ms per transaction of the validator (
 of this client (sent). All traffic stays on 127.0.0.1; the validator is stopped at the end.
 
     python3 dev.py run python -m loadtest.bench_validator [--seconds 10] [--wallets 256]
+    python3 dev.py run python -m loadtest.bench_validator --swaps   # Raydium CPMM swaps
     python3 dev.py run python -m loadtest.bench_validator --restore 100000   # restart time
 """
 
@@ -35,16 +36,23 @@ from pathlib import Path
 import aiohttp
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.hash import Hash
+from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.message import MessageV0, to_bytes_versioned
 from solders.pubkey import Pubkey
 
+from infra.local_chain import GENESIS_HOOK
+from shared.dex.market_seed import seed_pools
+from shared.venues.genesis import genesis_addresses
+from shared.venues.raydium_cpmm import CpmmAddresses, swap_base_input
+from shared.venues.spl import NATIVE_MINT
 from validator.spl import TOKEN_PROGRAM_ID, associated_token_address, transfer_checked
 
 REPO = Path(__file__).resolve().parents[1]
 USDC = Pubkey.from_string("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v")
 AMOUNT_MARK = 0x0102030405060708  # found and replaced in each wallet's message template
 TICKS = os.sysconf("SC_CLK_TCK")
+SEED = 42  # the seeded market of --swaps
 ID_SPACING = 10_000_000  # each sender's transfer amounts start at its own multiple of this
 
 
@@ -122,12 +130,37 @@ async def wait_healthy(session: aiohttp.ClientSession, validator: Validator) -> 
         await asyncio.sleep(0.02)
 
 
-class Wallet:
-    """A funded keypair and its transfer message, compiled once and patched per send."""
+def swap_instructions(keypair: Keypair, sell_sol: bool) -> list[Instruction]:
+    """A Raydium CPMM swap on the seeded SOL/USDC pool (`swap_base_input`, exact in, no minimum),
+    the amount to be patched in per send."""
+    pool = genesis_addresses(seed_pools(SEED)["raydium-SOL-USDC"])
+    assert isinstance(pool, CpmmAddresses)
+    owner = keypair.pubkey()
+    mint_in, mint_out = (NATIVE_MINT, USDC) if sell_sol else (USDC, NATIVE_MINT)
+    return [
+        set_compute_unit_limit(40_000),
+        set_compute_unit_price(1_000),
+        swap_base_input(
+            pool,
+            owner,
+            mint_in,
+            associated_token_address(owner, mint_in),
+            associated_token_address(owner, mint_out),
+            AMOUNT_MARK,
+            0,
+        ),
+    ]
 
-    def __init__(self, keypair: Keypair, dest: Pubkey) -> None:
+
+class Wallet:
+    """A funded keypair and its transfer (or swap) message, compiled once and patched per
+    send."""
+
+    def __init__(
+        self, keypair: Keypair, dest: Pubkey, swap: list[Instruction] | None = None
+    ) -> None:
         self.keypair = keypair
-        ixs = [
+        ixs = swap or [
             set_compute_unit_limit(1_400),
             set_compute_unit_price(1_000),
             transfer_checked(
@@ -160,6 +193,7 @@ class Run:
     sent_at: dict[str, float] = field(default_factory=dict)
     landed_at: dict[str, float] = field(default_factory=dict)
     failed: int = 0
+    landed_failed: int = 0  # landed with an error (a swap the pool refused)
     blockhash: bytes = b""
     stop: bool = False
     drain_until: float = float("inf")
@@ -243,13 +277,17 @@ async def poller(session: aiohttp.ClientSession, url: str, run: Run) -> None:
                 for sig, status in zip(part, reply["result"]["value"], strict=True):
                     if status is not None:
                         run.landed_at[sig] = now
+                        run.landed_failed += status.get("err") is not None
         if run.stop and time.monotonic() > run.drain_until:
             return
         await asyncio.sleep(0.1)
 
 
-async def fund(session: aiohttp.ClientSession, url: str, count: int) -> list[Wallet]:
+async def fund(
+    session: aiohttp.ClientSession, url: str, count: int, *, swaps: bool = False
+) -> list[Wallet]:
     keypairs = [Keypair() for _ in range(count)]
+    amounts = {"USDC": 10**12, "SOL": 10**12} if swaps else {"USDC": 10**12}
     sigs: list[str] = []
     for start in range(0, count, 50):
         body = [
@@ -257,7 +295,7 @@ async def fund(session: aiohttp.ClientSession, url: str, count: int) -> list[Wal
                 "jsonrpc": "2.0",
                 "id": i,
                 "method": "localnet_fundWallet",
-                "params": [str(k.pubkey()), {"USDC": 10**12}, {"lamports": 10**10}],
+                "params": [str(k.pubkey()), amounts, {"lamports": 10**10}],
             }
             for i, k in enumerate(keypairs[start : start + 50])
         ]
@@ -274,18 +312,30 @@ async def fund(session: aiohttp.ClientSession, url: str, count: int) -> list[Wal
             break
         assert time.monotonic() < deadline, "funding did not land"
         await asyncio.sleep(0.1)
-    return [Wallet(k, keypairs[(i + 1) % count].pubkey()) for i, k in enumerate(keypairs)]
+    return [
+        Wallet(
+            k,
+            keypairs[(i + 1) % count].pubkey(),
+            swap_instructions(k, sell_sol=i % 2 == 0) if swaps else None,
+        )
+        for i, k in enumerate(keypairs)
+    ]
 
 
 async def throughput(args: argparse.Namespace) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-validator-"))
     validator = Validator(data_dir)
-    validator.start(CHAIN_PROGRAMS_DIR=str(data_dir / "none"), LOG_LEVEL=args.log_level)
+    if args.swaps:  # the venues' programs and the seeded market
+        validator.start(
+            CHAIN_GENESIS_HOOK=GENESIS_HOOK, SIM_SEED=str(SEED), LOG_LEVEL=args.log_level
+        )
+    else:
+        validator.start(CHAIN_PROGRAMS_DIR=str(data_dir / "none"), LOG_LEVEL=args.log_level)
     connector = aiohttp.TCPConnector(limit=args.connections + 2)
     try:
         async with aiohttp.ClientSession(connector=connector) as session:
             await wait_healthy(session, validator)
-            wallets = await fund(session, validator.url, args.wallets)
+            wallets = await fund(session, validator.url, args.wallets, swaps=args.swaps)
             run = Run(blockhash=await latest_blockhash(session, validator.url))
             blockhash_task = asyncio.create_task(keep_blockhash(session, validator.url, run))
             assert validator.proc is not None
@@ -312,7 +362,8 @@ async def throughput(args: argparse.Namespace) -> None:
     latencies = sorted((run.landed_at[s] - run.sent_at[s]) * 1000 for s in run.landed_at)
     sent = len(run.sent_at)
     print(
-        f"validator bench: {args.seconds:.0f} s, rate {args.rate or 'unlimited'}, "
+        f"validator bench ({'Raydium CPMM swaps' if args.swaps else 'SPL transfers'}): "
+        f"{args.seconds:.0f} s, rate {args.rate or 'unlimited'}, "
         f"{args.wallets} wallets, batches of "
         f"{args.batch} over {args.connections} connections, preflight "
         f"{'on' if args.preflight else 'off'}, {os.cpu_count()} cores"
@@ -320,6 +371,7 @@ async def throughput(args: argparse.Namespace) -> None:
     print(
         f"  sent {sent} ({sent / elapsed:,.0f}/s), rejected {run.failed}, landed in window "
         f"{in_window} ({in_window / elapsed:,.0f}/s), landed in all {len(run.landed_at)}"
+        f" ({run.landed_failed} of them failed)"
     )
     if latencies:
         p50 = statistics.median(latencies)
@@ -410,6 +462,11 @@ def main() -> None:
     parser.add_argument("--restore", type=int, default=0, help="time a restart instead")
     parser.add_argument("--log-level", default="WARNING", help="the validator's LOG_LEVEL")
     parser.add_argument("--keep", action="store_true", help="keep the DATA_DIR (and its log)")
+    parser.add_argument(
+        "--swaps",
+        action="store_true",
+        help="Raydium CPMM swaps on the seeded SOL/USDC pool instead of SPL transfers",
+    )
     args = parser.parse_args()
     import uvloop
 
