@@ -139,6 +139,35 @@ class Plan:
     venue_quotes: list[SwapResult]
 
 
+def routing_data(
+    order: OrderToExecute,
+    plan: Plan,
+    previous_error: PreviousError | None,
+    trigger: Trigger | None,
+) -> RoutingData:
+    """The routing event: every venue's quote, the route chosen, its gain over the best single
+    venue, and why this attempt runs (a retry's previous error, a waiting order's trigger)."""
+    route = plan.route
+    data = RoutingData(
+        quotes=[venue_quote_view(q) for q in plan.venue_quotes],
+        chosen=route_label(route),
+        route=route_view(route),
+        best_single_venue_amount_out=order.token_out.format(route.best_single_amount_out),
+        gain_bps=route.gain_bps,
+        previous_error=previous_error,
+        trigger=trigger,  # why a waiting order fired
+    )
+    log.info(
+        "route chosen",
+        route=data.chosen,
+        amount_out=route.amount_out,
+        best_single_venue_out=route.best_single_amount_out,
+        gain_bps=route.gain_bps,
+        quotes={q.pool_id: q.amount_out for q in plan.venue_quotes},
+    )
+    return data
+
+
 @dataclass
 class Executor:
     """What an attempt needs: the orders (their steps), the pools and the chain. A worker runs
@@ -203,7 +232,7 @@ class Executor:
             self.store, order.token_in.mint, order.token_out.mint, order.amount_in
         )
         route = plan.route
-        routing = self._routing_data(order, plan, previous_error, trigger)
+        routing = routing_data(order, plan, previous_error, trigger)
         floor = order.floor(route.amount_out)
         signature = new_signature()
         building = BuildingData(
@@ -227,33 +256,6 @@ class Executor:
         record = await self.chain.send(signature, str(order.id), route, floor)
         crash_point("landed")  # fault tests only
         await self._finish(order, attempt, signature, record, sent_at=sent_at, floor=floor)
-
-    def _routing_data(
-        self,
-        order: OrderToExecute,
-        plan: Plan,
-        previous_error: PreviousError | None,
-        trigger: Trigger | None,
-    ) -> RoutingData:
-        route = plan.route
-        data = RoutingData(
-            quotes=[venue_quote_view(q) for q in plan.venue_quotes],
-            chosen=route_label(route),
-            route=route_view(route),
-            best_single_venue_amount_out=order.token_out.format(route.best_single_amount_out),
-            gain_bps=route.gain_bps,
-            previous_error=previous_error,
-            trigger=trigger,  # why a waiting order fired
-        )
-        log.info(
-            "route chosen",
-            route=data.chosen,
-            amount_out=route.amount_out,
-            best_single_venue_out=route.best_single_amount_out,
-            gain_bps=route.gain_bps,
-            quotes={q.pool_id: q.amount_out for q in plan.venue_quotes},
-        )
-        return data
 
     async def _finish(
         self,

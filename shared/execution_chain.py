@@ -51,7 +51,7 @@ from shared.chain.transactions import (
 from shared.db import pool
 from shared.dex.routing import NoRoute, Route, direct_quotes
 from shared.errors import PermanentFailure, TransientFailure
-from shared.execution import OrderToExecute, Plan
+from shared.execution import OrderToExecute, Plan, routing_data
 from shared.faults import crash_point
 from shared.order_events import (
     BalanceChange,
@@ -62,14 +62,13 @@ from shared.order_events import (
     FailureReason,
     OrderEvent,
     PreviousError,
-    RoutingData,
     SubmittedData,
     Trigger,
 )
 from shared.orders.records import OrderSteps
 from shared.orders.signatures import SignatureClaims
 from shared.orders.steps import OrderFields
-from shared.quotes import route_label, route_view, venue_quote_view
+from shared.quotes import route_label
 from shared.schemas import OrderStatus
 from shared.tokens import find_token, format_price
 from shared.venues import meteora_dlmm, raydium_cpmm
@@ -214,7 +213,7 @@ class ChainExecutor:
         sent = Submitted(str(tx.signatures[0]), bytes(tx), blockhash.last_valid_block_height)
         plan = Plan(route, direct_quotes(pools, mint_in, mint_out, order.amount_in))
         decided: list[tuple[OrderStatus, EventData]] = [
-            ("routing", _routing_data(order, plan, previous_error, trigger)),
+            ("routing", routing_data(order, plan, previous_error, trigger)),
             (
                 "building",
                 BuildingData(
@@ -335,23 +334,6 @@ def _submitted(row: Any) -> Submitted:
     return Submitted(
         row["tx_signature"], bytes(row["tx_bytes"]), int(row["tx_last_valid_block_height"])
     )
-
-
-def _routing_data(
-    order: OrderToExecute, plan: Plan, previous_error: PreviousError | None, trigger: Trigger | None
-) -> RoutingData:
-    route = plan.route
-    data = RoutingData(
-        quotes=[venue_quote_view(q) for q in plan.venue_quotes],
-        chosen=route_label(route),
-        route=route_view(route),
-        best_single_venue_amount_out=order.token_out.format(route.best_single_amount_out),
-        gain_bps=route.gain_bps,
-        previous_error=previous_error,
-        trigger=trigger,
-    )
-    log.info("route chosen", route=data.chosen, amount_out=route.amount_out)
-    return data
 
 
 def compute_budget(tx: VersionedTransaction) -> tuple[int | None, int]:
