@@ -49,7 +49,14 @@ async def sim_airdrop(
     amounts = parse_amounts(data.amounts)
     cluster = state_.cluster
     try:
-        signatures = await fund(cluster.rpc, owner, amounts, cluster.executor.pubkey, "faucet")
+        signatures = await fund(
+            cluster.rpc,
+            owner,
+            amounts,
+            cluster.executor.pubkey,
+            "faucet",
+            chain=await cluster.genesis_hash(),
+        )
         assert signatures is not None
     except RpcError as exc:
         if exc.code == METHOD_NOT_FOUND:

@@ -97,6 +97,7 @@ async def open_chain_executor(settings: Settings, steps: OrderSteps) -> ChainExe
     starter = StarterFunding(
         cluster.rpc,
         cluster.executor.pubkey,
+        await cluster.genesis_hash(),
         enabled=local and settings.sim_airdrop_on_first_order,
     )
     return ChainExecutor(steps, pools, cluster, landings, starter, settings.dex_quote_latency_ms)

@@ -4,7 +4,8 @@ The migrations in infra/migrations create these tables; change both together
 (`piccolo migrations new orders --auto`, then review and commit). Classes are named `...Row`:
 a row as stored, apart from what goes on the wire (shared/schemas.py). The counters of
 finished orders (`order_totals`, `order_confirmations`) have composite keys, which Piccolo's
-tables cannot express: their migration creates them in SQL.
+tables cannot express: their migration creates them in SQL. So does `wallet_fundings` (keyed by
+chain and wallet: which wallets the local faucet funded, on which chain).
 """
 
 from __future__ import annotations
@@ -77,16 +78,6 @@ class IdempotencyKeyRow(Table, tablename="idempotency_keys", db=DB):
     key = Varchar(length=255, primary_key=True)
     request_hash = Varchar(length=64, help_text="sha256 of the decoded request, hex")
     order_id = UUID()
-    created_at = Timestamptz()
-
-
-class WalletFundingRow(Table, tablename="wallet_fundings", db=DB):
-    """A wallet the local faucet funded: through POST /api/sim/airdrop ("faucet") or with the
-    starter balance of its first order ("starter"); either way it is funded only once that
-    way. Created in SQL by its migration (the CHECK on `source`)."""
-
-    wallet_address = Varchar(length=44, primary_key=True)
-    source = Varchar(length=16)
     created_at = Timestamptz()
 
 

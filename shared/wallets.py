@@ -114,6 +114,7 @@ async def fund(
     executor: Pubkey,
     source: str,
     *,
+    chain: str,
     only_if_never_funded: bool = False,
 ) -> list[str] | None:
     """Fund through the local faucet and wait until it has landed; recorded in
@@ -123,12 +124,17 @@ async def fund(
     it, held while the faucet works), so that a starter balance is given once, and never to a
     wallet the faucet funded: with `only_if_never_funded` nothing happens (None) when the
     wallet was funded before. RpcError when the chain has no faucet (-32601), FaucetFailed
-    when one of its transactions failed."""
+    when one of its transactions failed. `chain` is the chain's genesis hash: a funding
+    counts on the chain it was made on only (a new local ledger starts unfunded)."""
     wallet = str(owner)
     async with pool().acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('wallet:' || $1))", wallet)
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('wallet:' || $1 || ':' || $2))", chain, wallet
+        )
         funded = await conn.fetchval(
-            "SELECT source FROM wallet_fundings WHERE wallet_address = $1", wallet
+            "SELECT source FROM wallet_fundings WHERE chain = $1 AND wallet_address = $2",
+            chain,
+            wallet,
         )
         if funded is not None and only_if_never_funded:
             return None
@@ -141,7 +147,8 @@ async def fund(
                 raise FaucetFailed(f"the faucet's transaction {signature} failed: {status.err}")
         if funded is None:
             await conn.execute(
-                "INSERT INTO wallet_fundings (wallet_address, source) VALUES ($1, $2)",
+                "INSERT INTO wallet_fundings (chain, wallet_address, source) VALUES ($1, $2, $3)",
+                chain,
                 wallet,
                 source,
             )
@@ -152,9 +159,10 @@ class StarterFunding:
     """The starter balance of a wallet's first order on the local chain, given at most once
     per wallet (see `fund`); this process remembers the wallets it has seen funded."""
 
-    def __init__(self, rpc: SolanaRpc, executor: Pubkey, *, enabled: bool) -> None:
+    def __init__(self, rpc: SolanaRpc, executor: Pubkey, chain: str, *, enabled: bool) -> None:
         self.rpc = rpc
         self.executor = executor
+        self.chain = chain  # its genesis hash
         self.enabled = enabled
         self._seen: set[str] = set()
 
@@ -168,6 +176,7 @@ class StarterFunding:
                 starter_amounts(),
                 self.executor,
                 "starter",
+                chain=self.chain,
                 only_if_never_funded=True,
             )
         except RpcError as exc:

@@ -29,7 +29,7 @@ class Cluster:
     rpc_url: str
     ws_url: str
     executor: ExecutorKey
-    _name: str | None = field(default=None, init=False)
+    _genesis: str | None = field(default=None, init=False)
 
     @classmethod
     def open(cls, settings: Settings) -> Cluster:
@@ -43,11 +43,14 @@ class Cluster:
             key,
         )
 
+    async def genesis_hash(self) -> str:
+        """The chain's identity: a new local ledger is another chain."""
+        if self._genesis is None:
+            self._genesis = str(await self.rpc.call("getGenesisHash"))
+        return self._genesis
+
     async def name(self) -> str:
-        if self._name is None:
-            genesis = str(await self.rpc.call("getGenesisHash"))
-            self._name = PUBLIC_CLUSTERS.get(genesis, "localnet")
-        return self._name
+        return PUBLIC_CLUSTERS.get(await self.genesis_hash(), "localnet")
 
     async def close(self) -> None:
         await self.rpc.close()

@@ -331,3 +331,36 @@ async def token_supply(engine: Engine, mint: str) -> int:
         return int((await solana.get_token_supply(Pubkey.from_string(mint))).value.amount)
     finally:
         await solana.close()
+
+
+async def test_a_funding_on_another_chain_does_not_count(engine_factory: EngineFactory) -> None:
+    """The database remembers a wallet funded on a ledger since replaced (another genesis
+    hash): on this chain it is unfunded, and its first order gets the starter balance."""
+    engine = await engine_factory(**ON_CHAIN)
+    wallet = new_wallet()
+    conn = await asyncpg.connect(engine.settings.database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO wallet_fundings (chain, wallet_address, source) VALUES ($1, $2, 'faucet')",
+            "OldLedger1111111111111111111111111111111111",
+            wallet,
+        )
+        async with httpx.AsyncClient(timeout=30) as client:
+            order_id = await submit(engine, client, wallet, amountIn="1")
+            events, _ = await follow(engine.ws_url(), order_id)
+        sources = await conn.fetch(
+            "SELECT chain, source FROM wallet_fundings WHERE wallet_address = $1 ORDER BY source",
+            wallet,
+        )
+    finally:
+        await conn.close()
+    assert events[-1]["status"] == "confirmed", events[-1]
+    solana = AsyncClient(engine.settings.solana_rpc_url)
+    try:
+        genesis = str((await solana.get_genesis_hash()).value)
+    finally:
+        await solana.close()
+    assert [(r["chain"], r["source"]) for r in sources] == [
+        ("OldLedger1111111111111111111111111111111111", "faucet"),
+        (genesis, "starter"),
+    ]
