@@ -758,6 +758,10 @@ async def test_the_balances_card_follows_the_desks_orders_on_the_chain(
         f"USDC +{grouped(order['amountOut'])}"
     )
     assert len(reads) == 2, reads  # one read per order that ended, no more
+    # The confirmed step says the same change, in words, not as JSON.
+    await expect(card).to_contain_text("SOL \N{MINUS SIGN}0.5")
+    await expect(card).to_contain_text(f"USDC +{grouped(order['amountOut'])}")
+    await expect(card).not_to_contain_text('"mint"')
 
     # Refresh reads again; nothing moved.
     async with page.expect_request(is_balances_read):

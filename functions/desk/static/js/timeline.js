@@ -385,6 +385,16 @@ function breakable(figure) {
 function rest(data) {
   const entries = Object.entries(data).filter(([, v]) => v != null && v !== "");
   if (!entries.length) return [];
-  const show = (v) => (typeof v === "object" ? JSON.stringify(v) : String(v));
-  return [h("dl", { class: "kv" }, entries.map(([k, v]) => [h("dt", {}, k), h("dd", {}, show(v))]))];
+  const show = (k, v) => (k === "balanceChanges" && Array.isArray(v) ? changes(v)
+    : typeof v === "object" ? JSON.stringify(v) : String(v));
+  return [h("dl", { class: "kv" }, entries.map(([k, v]) => [h("dt", {}, k), h("dd", {}, show(k, v))]))];
+}
+
+/** A confirmed transaction's balance changes for the wallet: "USDC +225.4 · SOL −1.5". */
+function changes(list) {
+  return list.map((c) => {
+    const text = String(c.amount);
+    const signed = text.startsWith("-") ? `−${amount(text.slice(1))}` : `+${amount(text)}`;
+    return `${c.symbol} ${signed}`;
+  }).join(" · ");
 }
