@@ -18,7 +18,9 @@ import time
 
 import aiohttp
 import structlog
+from solders.hash import Hash
 from solders.keypair import Keypair
+from solders.transaction import VersionedTransaction
 
 from shared.chain.pools import ChainPools
 from shared.chain.rpc import RpcError, SolanaRpc, wait_landed
@@ -91,26 +93,33 @@ class ChainMarket:
             return 0
 
     async def _send(self, planned: MarketSwap, trader: Keypair) -> int:
-        pools = self.pools.pools()
-        pool = pools.get(planned.pool_id)
-        if pool is None:
-            return 0
-        mint_out = other_mint(pool, planned.mint_in)
+        blockhash = (await self.rpc.latest_blockhash()).blockhash
         try:
-            route = best_route({pool.pool_id: pool}, planned.mint_in, mint_out, planned.amount)
-            tx = route_transaction(
-                route,
-                trader.pubkey(),
-                trader,
-                self.pools.addresses,
-                pools,
-                0,  # another trader: takes what the pool pays
-                int(time.time()),
-                (await self.rpc.latest_blockhash()).blockhash,
-                compute_unit_limit=MARKET_CU_LIMIT,
-                compute_unit_price=0,
-            )
-        except (NoRoute, RouteTooLarge, ValueError):
-            return 0
+            tx = trader_swap(self.pools, planned, trader, blockhash)
+        except (KeyError, NoRoute, RouteTooLarge, ValueError):
+            return 0  # the pool went away, or cannot take this swap
         await self.rpc.send_transaction(bytes(tx))
         return 1
+
+
+def trader_swap(
+    pools: ChainPools, planned: MarketSwap, trader: Keypair, blockhash: Hash
+) -> VersionedTransaction:
+    """Another trader's swap on one pool, as the cache has it now: signed by the trader as the
+    owner of its accounts (not a delegate), taking whatever the pool pays, fee at price 0."""
+    snapshot = pools.pools()
+    pool = snapshot[planned.pool_id]
+    mint_out = other_mint(pool, planned.mint_in)
+    route = best_route({pool.pool_id: pool}, planned.mint_in, mint_out, planned.amount)
+    return route_transaction(
+        route,
+        trader.pubkey(),
+        trader,
+        pools.addresses,
+        snapshot,
+        0,
+        int(time.time()),
+        blockhash,
+        compute_unit_limit=MARKET_CU_LIMIT,
+        compute_unit_price=0,
+    )

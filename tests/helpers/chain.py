@@ -3,18 +3,17 @@ sending real swap transactions (signed by itself) to an engine's local validator
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
+from shared.chain.market import trader_swap
 from shared.chain.pools import ChainPools
 from shared.chain.pubsub import ChainSubscriptions
 from shared.chain.rpc import SolanaRpc, wait_landed
-from shared.chain.transactions import MAX_CU_LIMIT, route_transaction
-from shared.dex.pools import holding, other_mint, tokens
-from shared.dex.routing import best_route
+from shared.dex.activity import MarketSwap
+from shared.dex.pools import holding, tokens
 from shared.tokens import all_tokens, find_token, token_by_symbol
 from shared.venues import spl
 
@@ -47,21 +46,7 @@ async def trade_on_chain(
         blockhash = (await rpc.latest_blockhash()).blockhash
         signatures = []
         for pool_id, amount in amounts.items():
-            pool = chosen[pool_id]
-            mint_out = other_mint(pool, mint_in)
-            route = best_route({pool_id: pool}, mint_in, mint_out, amount)
-            tx = route_transaction(
-                route,
-                trader.pubkey(),
-                trader,  # the trader signs for itself: owner, not delegate
-                pools.addresses,
-                snapshot,
-                0,
-                int(time.time()),
-                blockhash,
-                compute_unit_limit=MAX_CU_LIMIT,
-                compute_unit_price=0,
-            )
+            tx = trader_swap(pools, MarketSwap(pool_id, mint_in, amount), trader, blockhash)
             signatures.append(await rpc.send_transaction(bytes(tx)))
         for status in await wait_landed(rpc, signatures):
             assert status.err is None, status.err
