@@ -36,7 +36,6 @@ from shared.chain.pools import ChainPools
 from shared.chain.pubsub import ChainSubscriptions
 from shared.config import Settings
 from shared.db import close_database, open_database
-from shared.dex.store import PoolStore
 from shared.events import EventHub, EventPublisher
 from shared.jobs.queue import create_queue, redis_client
 from shared.orders.accept import Intake
@@ -63,18 +62,14 @@ def create_app(settings: Settings, *, own_signals: bool = True) -> Litestar:
         hub = EventHub(redis, settings.redis_namespace)
         queue = create_queue(settings, redis)
         cluster = Cluster.open(settings)
-        subscriptions: ChainSubscriptions | None = None
-        chain_pools: ChainPools | None = None
+        subscriptions = ChainSubscriptions(cluster.ws_url)
+        pools: ChainPools | None = None
         try:
             await hub.start()
             await start_reporting(redis, settings.redis_namespace, "api")
-            store = PoolStore(redis, settings.redis_namespace)
-            await store.seed(settings.sim_seed)  # no-op when the pools exist
             await load_launched_tokens(redis, settings.redis_namespace)
-            if settings.execution_chain == "solana":  # quotes from the chain's pools
-                subscriptions = ChainSubscriptions(cluster.ws_url)
-                await subscriptions.start()
-                chain_pools = await ChainPools.load(cluster.rpc, subscriptions)
+            await subscriptions.start()
+            pools = await ChainPools.load(cluster.rpc, subscriptions)
             records = OrderRecords()
             steps = OrderSteps(records, EventPublisher(redis, settings.redis_namespace))
             book = WaitingBook(redis, settings.redis_namespace)
@@ -83,8 +78,7 @@ def create_app(settings: Settings, *, own_signals: bool = True) -> Litestar:
                 redis=redis,
                 queue=queue,
                 hub=hub,
-                store=store,
-                chain_pools=chain_pools,
+                pools=pools,
                 book=book,
                 submit_limiter=SubmitLimiter(
                     redis, settings.redis_namespace, settings.submit_rate_limit_per_minute
@@ -99,10 +93,9 @@ def create_app(settings: Settings, *, own_signals: bool = True) -> Litestar:
         finally:
             await stop_reporting()
             await hub.stop()
-            if chain_pools is not None:
-                await chain_pools.close()
-            if subscriptions is not None:
-                await subscriptions.close()
+            if pools is not None:
+                await pools.close()
+            await subscriptions.close()
             await cluster.close()
             await redis.aclose()
             await close_database()

@@ -23,7 +23,6 @@ from saq import Job
 from shared.config import Settings
 from shared.errors import OrderFailure
 from shared.execution import Executor, load_order
-from shared.execution_chain import ChainExecutor
 from shared.order_events import PreviousError, Trigger
 from shared.orders.records import OrderRecords
 from shared.ratelimit import StartLimiter
@@ -38,7 +37,7 @@ class WorkerDeps:
     settings: Settings
     redis: Redis
     records: OrderRecords
-    executor: Executor | ChainExecutor
+    executor: Executor
     limiter: StartLimiter
     market_rng: random.Random
 

@@ -1,4 +1,5 @@
-"""GET /api/pools (the simulated pools now) and GET /api/quote (a route, without executing)."""
+"""GET /api/pools (the pools on chain now, from this process's pool cache) and GET /api/quote
+(a route, without executing)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from shared.schemas import ErrorBody
 from shared.web.state import ApiState
 
 
-@get("/api/pools", summary="The simulated pools: reserves or bins, price and fee")
+@get("/api/pools", summary="The pools on chain: reserves or bins, price and fee")
 async def list_pools(state_: ApiState) -> list[PoolView]:
-    snapshot = await state_.pools.snapshot()
-    return [pool_view(snapshot.pools[pool_id]) for pool_id in sorted(snapshot.pools)]
+    pools = state_.pools.pools()
+    return [pool_view(pools[pool_id]) for pool_id in sorted(pools)]
 
 
 @get(
@@ -28,7 +29,7 @@ async def list_pools(state_: ApiState) -> list[PoolView]:
     responses={404: ResponseSpec(ErrorBody), 503: ResponseSpec(ErrorBody)},
 )
 async def get_pool(pool_id: str, state_: ApiState) -> PoolView:
-    pool = (await state_.pools.snapshot()).pools.get(pool_id)
+    pool = state_.pools.pools().get(pool_id)
     if pool is None:
         raise NotFoundException(f"unknown pool {pool_id!r}; see GET /api/pools")
     return pool_view(pool, with_bins=True)

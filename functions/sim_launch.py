@@ -1,4 +1,4 @@
-"""POST /api/sim/launch: launch a token on the simulated market (for sniper orders).
+"""POST /api/sim/launch: launch a token and its first pool on the local chain (for sniper orders).
 
 Mounted only when SIM_CONTROL_TOKEN is set (404 otherwise), and answers only to
 `Authorization: Bearer <SIM_CONTROL_TOKEN>` (401 otherwise).
@@ -19,9 +19,7 @@ from shared.errors import InvalidRequest
 from shared.launch import (
     LaunchRequest,
     LaunchResult,
-    launch,
     launch_on_chain,
-    launch_pool,
     new_mint,
 )
 from shared.schemas import ErrorBody, FieldError
@@ -32,7 +30,7 @@ from shared.web.state import ApiState
 @post(
     "/api/sim/launch",
     status_code=201,
-    summary="Launch a token and its first pool on the simulated market",
+    summary="Launch a token and its first pool on the local chain",
     responses={
         400: ResponseSpec(ErrorBody),
         401: ResponseSpec(ErrorBody),
@@ -77,18 +75,15 @@ async def sim_launch(
     if find_token(symbol) is not None:
         raise ClientException(f"{symbol} exists already", status_code=409)
     try:
-        if state_.settings.execution_chain == "solana":
-            return await launch_on_chain(
-                state_.redis,
-                namespace,
-                state_.cluster.rpc,
-                token,
-                data.venue,
-                quote,
-                units["tokenAmount"],
-                units["quoteAmount"],
-            )
-        pool = launch_pool(token, quote, data.venue, units["tokenAmount"], units["quoteAmount"])
-        return await launch(state_.redis, namespace, state_.store, token, pool)
+        return await launch_on_chain(
+            state_.redis,
+            namespace,
+            state_.cluster.rpc,
+            token,
+            data.venue,
+            quote,
+            units["tokenAmount"],
+            units["quoteAmount"],
+        )
     except ValueError as exc:
         raise ClientException(str(exc), status_code=409) from None

@@ -25,13 +25,9 @@ from shared.chain.pubsub import ChainSubscriptions
 from shared.chain.rpc import wait_landed
 from shared.config import Settings
 from shared.db import close_database, open_database
-from shared.dex.activity import market_tick
-from shared.dex.chain import SimulatedChain
 from shared.dex.routing import NoRoute, best_route
-from shared.dex.store import PoolStore
 from shared.events import EventPublisher
 from shared.execution import Executor
-from shared.execution_chain import ChainExecutor
 from shared.jobs.queue import EXECUTE_ORDER, create_queue, redis_client
 from shared.jobs.saq_fork import OrderWorker
 from shared.orders.records import OrderRecords, OrderSteps
@@ -60,29 +56,26 @@ async def sweep_orders(ctx: dict[str, Any]) -> int:
     return enqueued
 
 
-async def warm_up(store: PoolStore) -> None:
-    """Read and route once before taking orders, so the first order does not pay for the
-    cold caches (decoded pools, bin prices): its start stays where the rate limiter put it."""
+def warm_up(pools: ChainPools) -> None:
+    """Route once before taking orders, so the first order does not pay for the cold caches
+    (bin prices): its start stays where the rate limiter put it."""
     sol, usdc = token_by_symbol("SOL"), token_by_symbol("USDC")
-    snapshot = await store.snapshot()
     with contextlib.suppress(NoRoute, KeyError):
-        best_route(snapshot.pools, sol.mint, usdc.mint, 10**9)
+        best_route(pools.pools(), sol.mint, usdc.mint, 10**9)
 
 
 async def market_activity(ctx: dict[str, Any]) -> int:
-    """SAQ cron, once a second on one worker: the market's other traders, on the simulated
-    pools or as real transactions on the local chain."""
+    """SAQ cron, once a second on one worker: the market's other traders, as real
+    transactions on the local chain (another cluster has its own)."""
     deps: WorkerDeps = ctx["deps"]
     rate = deps.settings.sim_market_activity
-    if not rate:
+    market: ChainMarket | None = ctx.get("chain_market")
+    if not rate or market is None:
         return 0
-    if isinstance(deps.executor, ChainExecutor):
-        market: ChainMarket | None = ctx.get("chain_market")
-        return 0 if market is None else await market.tick(deps.market_rng, rate)
-    return await market_tick(deps.executor.store, deps.market_rng, rate)
+    return await market.tick(deps.market_rng, rate)
 
 
-async def open_chain_executor(settings: Settings, steps: OrderSteps) -> ChainExecutor:
+async def open_executor(settings: Settings, steps: OrderSteps) -> Executor:
     """The chain's side of this worker: its RPC client and PubSub, the pool cache kept fresh
     by account notifications, the landing watch, the starter funding."""
     cluster = Cluster.open(settings)
@@ -100,7 +93,7 @@ async def open_chain_executor(settings: Settings, steps: OrderSteps) -> ChainExe
         await cluster.genesis_hash(),
         enabled=local and settings.sim_airdrop_on_first_order,
     )
-    return ChainExecutor(steps, pools, cluster, landings, starter, settings.dex_quote_latency_ms)
+    return Executor(steps, pools, cluster, landings, starter, settings.dex_quote_latency_ms)
 
 
 EXECUTOR_FLOAT_LAMPORTS = 1_000 * 10**9  # the fees and token-account rent of many orders
@@ -120,7 +113,7 @@ async def fund_executor(cluster: Cluster) -> None:
 CLOSE_TIMEOUT_S = 3.0  # each part of the chain's side gets this long to close on shutdown
 
 
-async def close_chain_executor(executor: ChainExecutor) -> None:
+async def close_executor(executor: Executor) -> None:
     """Close the chain's side; a part that does not close in time is logged and left (the
     process is exiting: its sockets go with it)."""
     for name, closing in (
@@ -138,36 +131,21 @@ async def close_chain_executor(executor: ChainExecutor) -> None:
 def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderWorker:
     redis = redis_client(settings)
     queue = create_queue(settings, redis)
-    rng = random.Random(settings.sim_seed)  # failures and fills repeat run to run
 
     async def startup(ctx: dict[str, Any]) -> None:
         await open_database(
             settings.database_url, min_size=2, max_size=settings.queue_concurrency + 5
         )
-        store = PoolStore(redis, settings.redis_namespace)
-        await store.seed(settings.sim_seed)  # no-op when the pools exist
-        await warm_up(store)
         await load_launched_tokens(redis, settings.redis_namespace)
-        chain = SimulatedChain(
-            redis,
-            settings.redis_namespace,
-            store,
-            latency_ms=settings.dex_execution_latency_ms,
-            failure_rate=settings.dex_failure_rate,
-            rng=rng,
-        )
         records = OrderRecords()
         steps = OrderSteps(records, EventPublisher(redis, settings.redis_namespace))
-        executor: Executor | ChainExecutor = Executor(
-            steps, store, chain, settings.dex_quote_latency_ms
-        )
-        if settings.execution_chain == "solana":
-            executor = await open_chain_executor(settings, steps)
-            ctx["chain_executor"] = executor
-            if await executor.cluster.name() == "localnet":  # its faucet funds the traders
-                ctx["chain_market"] = ChainMarket(
-                    executor.cluster.rpc, executor.pools, settings.sim_seed
-                )
+        executor = await open_executor(settings, steps)
+        ctx["executor"] = executor
+        warm_up(executor.pools)
+        if await executor.cluster.name() == "localnet":  # its faucet funds the traders
+            ctx["chain_market"] = ChainMarket(
+                executor.cluster.rpc, executor.pools, settings.sim_seed
+            )
         ctx["deps"] = WorkerDeps(
             settings=settings,
             redis=redis,
@@ -182,11 +160,10 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderW
         watcher = Watcher(
             redis,
             settings,
-            store,
+            executor.pools,
             WaitingBook(redis, settings.redis_namespace),
             queue,
             steps,
-            chain_pools=executor.pools if isinstance(executor, ChainExecutor) else None,
         )
         await watcher.start()
         ctx["watcher"] = watcher
@@ -200,8 +177,8 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderW
         if "watcher" in ctx:  # first, while Redis is open: it hands over its leadership
             await ctx["watcher"].stop()
         await stop_reporting()
-        if "chain_executor" in ctx:
-            await close_chain_executor(ctx["chain_executor"])
+        if "executor" in ctx:
+            await close_executor(ctx["executor"])
         await close_database()
         log.info("worker stopped")
 

@@ -4,7 +4,8 @@
    time until the first sniper's `submitted` event reaches its WebSocket (client clock).
 2. The cost of re-checking 10,000 waiting limit orders after a price move: the watcher's
    whole evaluation (range query per direction, exact routing of the candidates) timed
-   in-process against real Redis, for a move that fires none and one that fires a few.
+   in-process against real Redis, for a move that fires none and one that fires a few. The
+   pools are the seeded market held in memory, as each process's pool cache holds them.
 
     python3 dev.py run python -m loadtest.bench_waiting
 """
@@ -25,8 +26,8 @@ import redis.asyncio as aioredis
 from loadtest.common import ORDER, machine, scratch_engine, scratch_services
 from shared.config import load_settings
 from shared.dex.cpmm import CpmmPool
-from shared.dex.pools import holding, swap
-from shared.dex.store import PoolStore
+from shared.dex.market_seed import seed_pools
+from shared.dex.pools import Pool, holding, swap
 from shared.jobs.queue import create_queue
 from shared.tokens import token_by_symbol
 from shared.waiting.book import WaitingBook, waiting_order
@@ -86,6 +87,22 @@ async def launch_to_submitted(rounds: int, quote_latency_ms: int) -> list[float]
     return results
 
 
+class MemoryPools:
+    """The pools as the watcher reads them from a pool cache (ChainPools.pools), held here."""
+
+    def __init__(self, pools: dict[str, Pool]) -> None:
+        self.current = pools
+
+    def pools(self) -> dict[str, Pool]:
+        return self.current
+
+    def on_change(self, callback: object) -> None:
+        pass  # the benchmark calls check_limits itself after each move
+
+    def move(self, updates: dict[str, Pool]) -> None:
+        self.current = {**self.current, **updates}
+
+
 async def recheck_cost(orders: int, repeats: int) -> dict[str, float]:
     async with scratch_services() as services:
         settings = load_settings(
@@ -96,14 +113,11 @@ async def recheck_cost(orders: int, repeats: int) -> dict[str, float]:
             }
         )
         redis = aioredis.from_url(services.redis_url)
-        store = PoolStore(redis, services.namespace)
-        await store.seed(42)
+        market = MemoryPools(seed_pools(42))
         book = WaitingBook(redis, services.namespace)
-        spot = (
-            float((await store.snapshot()).pools["raydium-SOL-USDC"].reserve_b)
-            / float((await store.snapshot()).pools["raydium-SOL-USDC"].reserve_a)
-            * 1000
-        )
+        raydium = market.pools()["raydium-SOL-USDC"]
+        assert isinstance(raydium, CpmmPool)
+        spot = float(raydium.reserve_b) / float(raydium.reserve_a) * 1000
         rng = random.Random(5)
         pipe_tasks = []
         for i in range(orders):  # limits 0.5%-20% above the market: waiting, spread out
@@ -124,24 +138,22 @@ async def recheck_cost(orders: int, repeats: int) -> dict[str, float]:
                 await asyncio.gather(*pipe_tasks)
                 pipe_tasks.clear()
         await asyncio.gather(*pipe_tasks)
-        watcher = Watcher(redis, settings, store, book, create_queue(settings, redis), None)  # type: ignore[arg-type]
+        queue = create_queue(settings, redis)
+        watcher = Watcher(redis, settings, market, book, queue, None)  # type: ignore[arg-type]
         quiet = []
         for _ in range(repeats):  # small moves: nothing reaches a limit
-            snapshot = await store.snapshot()
-            pool = snapshot.pools["raydium-SOL-USDC"]
-            assert isinstance(pool, CpmmPool)
-            await store.commit(snapshot, {pool.pool_id: swap(pool, USDC.mint, 10**6)[1]})
+            pool = market.pools()["raydium-SOL-USDC"]
+            market.move({pool.pool_id: swap(pool, USDC.mint, 10**6)[1]})
             started = time.perf_counter()
             assert await watcher.check_limits() == 0
             quiet.append((time.perf_counter() - started) * 1000)
         # A move of about 1% up: the lowest limits come into reach and fire.
-        snapshot = await store.snapshot()
         updates = {}
-        for pool_id, pool in snapshot.pools.items():
+        for pool_id, pool in market.pools().items():
             if pool_id.endswith("-SOL-USDC"):
                 depth = holding(pool, USDC.mint)
                 updates[pool_id] = swap(pool, USDC.mint, int(depth * 0.012))[1]
-        await store.commit(snapshot, updates)
+        market.move(updates)
         started = time.perf_counter()
         fired = await watcher.check_limits()
         firing_ms = (time.perf_counter() - started) * 1000

@@ -39,9 +39,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # 64 bytes or a JSON byte array, as the Solana CLI writes; unset, DATA_DIR/engine/executor.json
     # (created on first use).
     executor_secret: str = ""
-    # Where orders execute: "solana", real transactions on SOLANA_RPC_URL (the local validator
-    # by default), or "simulated", the pools and chain in Redis of before (issue 14 retires it).
-    execution_chain: Literal["simulated", "solana"] = "solana"
     # On the local chain, a wallet the faucet never funded gets the starter balance
     # (shared/wallets.STARTER) with its first order, so that clients written for engines
     # without balances keep working; off, such an order fails INSUFFICIENT_FUNDS.
@@ -63,8 +60,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     queue_shutdown_grace_s: Annotated[int, Meta(ge=0, le=3600)] = 30
     order_stuck_after_s: Annotated[int, Meta(ge=5, le=86_400)] = 60
     dex_quote_latency_ms: Annotated[int, Meta(ge=0, le=60_000)] = 200
-    dex_execution_latency_ms: tuple[Milliseconds, Milliseconds] = (2000, 3000)
-    dex_failure_rate: Annotated[float, Meta(ge=0, le=1)] = 0.0
     sim_seed: Annotated[int, Meta(ge=0)] = 42
     sim_market_activity: Annotated[float, Meta(ge=0, le=1000)] = 2.0
     sim_control_token: str = ""
@@ -174,7 +169,6 @@ def _rpc_url(raw: str) -> str:
 
 _VARIABLES = {f.name.upper(): f.name for f in msgspec.structs.fields(Settings)}
 _PREPARE: dict[str, Prepare] = {
-    "DEX_EXECUTION_LATENCY_MS": latency_range,
     "CORS_ALLOW_ORIGINS": comma_list,
     "REQUIRE_SIGNATURES": yes_or_no,
     "SIM_AIRDROP_ON_FIRST_ORDER": yes_or_no,

@@ -1,10 +1,28 @@
-"""One attempt at executing an order: route, build, submit, confirm.
+"""One attempt at executing an order on a Solana chain: route, build, submit, land, confirm.
 
 Every step is a conditional transition (see lifecycle); when one returns None another actor
-owns the order and the attempt stops quietly. An order found `submitted` is reconciled with the
-chain before anything else: its transaction either landed (confirm it) or is declared dead so
-that it can never land (route again). A swap therefore settles at most once however often a
-job runs.
+owns the order and the attempt stops quietly.
+
+- routing: the best route on this process's pool cache (shared/chain/pools.py), falling back
+  to the next best when a route does not fit one transaction;
+- building: the route as one v0 transaction signed by the executor (shared/chain/
+  transactions.py); its compute-unit limit from a simulation plus a margin, its price from the
+  order's priorityFee ("auto": the recent prioritization fees of the pools it writes); a
+  simulation that fails says why at once (INSUFFICIENT_FUNDS, NOT_APPROVED, SLIPPAGE_EXCEEDED)
+  and nothing is sent;
+- submitted: the signature is first claimed for the order (shared/orders/signatures.py): two
+  identical orders built on one blockhash would otherwise sign the same bytes, and both take
+  the one landing of that transaction as their own; a claim refused builds again with the
+  compute-unit limit one off. Then the signature, the signed bytes and their
+  lastValidBlockHeight are stored in the same step, before the bytes are sent, and resent
+  until they land or expire (shared/chain/landing.py);
+- confirmed: read back with getTransaction: the fee, the compute units, and the wallet's
+  token balance changes, which give amountOut to the base unit.
+
+A swap settles at most once, and the chain enforces it: an attempt that finds its order
+`submitted` watches the stored transaction (resending the same bytes) until it lands — then
+it is confirmed from the chain — or until the block height passes its lastValidBlockHeight
+with the signature still unknown: only then can the order be routed again.
 """
 
 from __future__ import annotations
@@ -13,19 +31,32 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any, Literal
 
 import structlog
+from solders.pubkey import Pubkey
+from solders.transaction import VersionedTransaction
 
+from shared.chain.cluster import Cluster
+from shared.chain.landing import Expired, Landed, Landings
 from shared.chain.pools import ChainPools
-from shared.dex.chain import SimulatedChain, TxRecord, new_signature
+from shared.chain.rpc import TransactionInfo, token_balance_changes
+from shared.chain.transactions import (
+    MAX_CU_LIMIT,
+    SIMULATION_CU_LIMIT,
+    RouteTooLarge,
+    cu_limit_from_simulation,
+    route_transaction,
+)
+from shared.db import pool
 from shared.dex.pool_maths import SwapResult
-from shared.dex.routing import NoRoute, Route, best_route, direct_quotes
-from shared.dex.store import PoolStore
+from shared.dex.routing import NoRoute, Route, direct_quotes
 from shared.errors import PermanentFailure, TransientFailure
 from shared.faults import crash_point
 from shared.order_events import (
+    BalanceChange,
     BuildingData,
     ConfirmedData,
     EventData,
@@ -39,13 +70,31 @@ from shared.order_events import (
 )
 from shared.orders.insert import limit_floor_base_units
 from shared.orders.records import OrderRecords, OrderSteps
+from shared.orders.signatures import SignatureClaims
 from shared.orders.statuses import TERMINAL
 from shared.orders.steps import OrderFields
 from shared.quotes import min_amount_out, route_label, route_view, venue_quote_view
 from shared.schemas import OrderStatus
-from shared.tokens import Token, format_price
+from shared.tokens import Token, find_token, format_price
+from shared.venues import meteora_dlmm, raydium_cpmm
+from shared.venues.spl import TOKEN_PROGRAM_ID
+from shared.wallets import StarterFunding
 
 log = structlog.get_logger(__name__)
+
+COMPUTE_BUDGET_PROGRAM = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
+TOKEN_INSUFFICIENT_FUNDS = 1  # SPL Token's TokenError::InsufficientFunds
+TOKEN_OWNER_MISMATCH = 4  # the signer is neither the owner nor the approved delegate
+SLIPPAGE_ERRORS = {
+    raydium_cpmm.PROGRAM_ID: raydium_cpmm.ERROR_EXCEEDED_SLIPPAGE,
+    meteora_dlmm.PROGRAM_ID: meteora_dlmm.ERROR_EXCEEDED_AMOUNT_SLIPPAGE,
+}
+FEE_PAYER_ERRORS = ("AccountNotFound", "InsufficientFundsForFee", "InsufficientFundsForRent")
+AUTO_FEE_PERCENTILE = 75  # "auto": this percentile of the recent fees paid on the same pools
+AUTO_FEE_TTL_S = 0.4  # about a slot: the recent fees change once per slot
+# Builds of one transaction with limits one apart, for a signature no other order holds: one
+# more for each identical order built on the same blockhash at the same time.
+SIGNATURE_CLAIM_ATTEMPTS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,23 +163,14 @@ async def load_order(
     )
 
 
-async def plan_route(
-    store: PoolStore | ChainPools, mint_in: str, mint_out: str, amount_in: int
-) -> Plan:
+async def plan_route(pools: ChainPools, mint_in: str, mint_out: str, amount_in: int) -> Plan:
     """The best route against the pools as they are now, with every venue's direct quote
     from the same snapshot; PermanentFailure(NO_ROUTE) when nothing can fill the amount."""
-    if isinstance(store, ChainPools):
-        try:
-            pools, routes = await store.routes(mint_in, mint_out, amount_in)
-        except NoRoute as exc:
-            raise PermanentFailure("NO_ROUTE", str(exc)) from None
-        return Plan(routes[0], direct_quotes(pools, mint_in, mint_out, amount_in))
-    snapshot = await store.snapshot()
     try:
-        route = best_route(snapshot.pools, mint_in, mint_out, amount_in)
+        snapshot, routes = await pools.routes(mint_in, mint_out, amount_in)
     except NoRoute as exc:
         raise PermanentFailure("NO_ROUTE", str(exc)) from None
-    return Plan(route, direct_quotes(snapshot.pools, mint_in, mint_out, amount_in))
+    return Plan(routes[0], direct_quotes(snapshot, mint_in, mint_out, amount_in))
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,15 +208,28 @@ def routing_data(
     return data
 
 
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """What is stored of a transaction before it is sent."""
+
+    signature: str
+    raw: bytes
+    last_valid_block_height: int
+
+
 @dataclass
 class Executor:
-    """What an attempt needs: the orders (their steps), the pools and the chain. A worker runs
-    many attempts at once: their reads, writes and publishes ride together (OrderSteps)."""
+    """What an attempt needs; one per worker process (create_worker). A worker runs many
+    attempts at once: their reads, writes and publishes ride together (OrderSteps)."""
 
     steps: OrderSteps
-    store: PoolStore
-    chain: SimulatedChain
+    pools: ChainPools
+    cluster: Cluster
+    landings: Landings
+    starter: StarterFunding
     quote_latency_ms: int = 0
+    claims: SignatureClaims = field(default_factory=SignatureClaims)
+    _auto_fees: dict[frozenset[Pubkey], tuple[float, int]] = field(default_factory=dict)
 
     async def step(
         self,
@@ -186,22 +239,23 @@ class Executor:
         data: EventData,
         fields: OrderFields | None = None,
     ) -> OrderEvent | None:
-        """One step of the attempt; None when someone else moved the order first."""
         events = await self.steps.take(order, order.id, [(to, data)], attempt, fields)
         return events[0] if events else None
 
     async def fail(
         self, order: OrderToExecute, attempt: int, code: str, message: str
     ) -> OrderEvent | None:
-        """Fail the order, unless a transaction it sent has settled: an order is never failed
-        while the chain paid it. A `submitted` order's signature is decided first (declared
-        dead if still undecided), and confirmed if it settled."""
+        """Fail the order, unless a transaction it sent lands: a `submitted` order's stored
+        transaction is watched until it lands (then it is confirmed) or expires."""
         row = await self.steps.records.row(order.id)
-        if row is not None and row["status"] == "submitted" and row["tx_signature"]:
-            record = await self.chain.expire(row["tx_signature"], str(order.id))
-            if record.status == "settled":
-                log.warning("not failing: its transaction settled", code=code)
-                await self._finish(order, attempt, row["tx_signature"], record, sent_at=None)
+        if row is not None and row["status"] == "submitted" and row["tx_bytes"]:
+            sent = _submitted(row)
+            outcome = await self.landings.land(
+                sent.signature, sent.raw, sent.last_valid_block_height, send=False
+            )
+            if isinstance(outcome, Landed) and outcome.status.err is None:
+                log.warning("not failing: its transaction landed", code=code)
+                await self._finish(order, attempt, sent, outcome, sent_at=None)
                 return None
         log.warning("order failed", code=code, reason=message)
         return await self.step(
@@ -220,72 +274,328 @@ class Executor:
         trigger: Trigger | None = None,
     ) -> None:
         """Run attempt number `attempt`. Raises OrderFailure; transient ones may be retried."""
-        if order.status == "submitted" and order.tx_signature:
-            record = await self.chain.expire(order.tx_signature, str(order.id))
-            if record.status != "dead":
-                await self._finish(order, attempt, order.tx_signature, record, sent_at=None)
+        if order.status == "submitted" and order.tx_bytes:
+            sent = Submitted(order.tx_signature or "", order.tx_bytes, order.tx_lvbh or 0)
+            outcome = await self.landings.land(
+                sent.signature, sent.raw, sent.last_valid_block_height
+            )
+            if isinstance(outcome, Landed):
+                await self._finish(order, attempt, sent, outcome, sent_at=None)
                 return
             log.info("earlier transaction expired unlanded; routing again")
+        await self.starter.ensure(order.wallet_address)
         if self.quote_latency_ms:  # every pool is quoted at once: one round of latency
             await asyncio.sleep(self.quote_latency_ms / 1000)
-        plan = await plan_route(
-            self.store, order.token_in.mint, order.token_out.mint, order.amount_in
+        mint_in, mint_out = order.token_in.mint, order.token_out.mint
+        try:
+            pools, routes = await self.pools.routes(mint_in, mint_out, order.amount_in)
+        except NoRoute as exc:
+            raise PermanentFailure("NO_ROUTE", str(exc)) from None
+        price = await self._compute_unit_price(order, routes[0])
+        blockhash = await self.cluster.rpc.latest_blockhash()
+        wallet = Pubkey.from_string(order.wallet_address)
+        executor = self.cluster.executor.keypair
+
+        def build(route: Route, limit: int) -> VersionedTransaction:
+            return route_transaction(
+                route,
+                wallet,
+                executor,
+                self.pools.addresses,
+                pools,
+                order.floor(route.amount_out),
+                int(time.time()),
+                blockhash.blockhash,
+                compute_unit_limit=limit,
+                compute_unit_price=price,
+            )
+
+        for route in routes:  # the best route that fits one transaction
+            try:
+                trial = build(route, SIMULATION_CU_LIMIT)
+            except RouteTooLarge:
+                continue
+            break
+        else:
+            raise PermanentFailure("NO_ROUTE", "no route fits one transaction")
+        simulation = await self.cluster.rpc.simulate(bytes(trial))
+        if simulation.err is not None:
+            raise order_failure(simulation.err, trial, order, order.floor(route.amount_out))
+        tx, limit = await self._own_transaction(
+            order,
+            lambda limit: build(route, limit),
+            cu_limit_from_simulation(simulation.units_consumed or 0),
         )
-        route = plan.route
-        routing = routing_data(order, plan, previous_error, trigger)
         floor = order.floor(route.amount_out)
-        signature = new_signature()
-        building = BuildingData(
-            venue=route_label(route),
-            expected_amount_out=order.token_out.format(route.amount_out),
-            min_amount_out=order.token_out.format(floor),
-            slippage_bps=order.slippage_bps,
-        )
-        # Routing, building and submitted are all decided before the transaction is sent:
-        # one write takes the three steps. The signature is stored before it is sent, so a
-        # retry can always ask the chain what became of it.
-        fields = OrderFields(venue=route_label(route), min_amount_out=floor, tx_signature=signature)
+        sent = Submitted(str(tx.signatures[0]), bytes(tx), blockhash.last_valid_block_height)
+        plan = Plan(route, direct_quotes(pools, mint_in, mint_out, order.amount_in))
         decided: list[tuple[OrderStatus, EventData]] = [
-            ("routing", routing),
-            ("building", building),
-            ("submitted", SubmittedData(tx_signature=signature)),
+            ("routing", routing_data(order, plan, previous_error, trigger)),
+            (
+                "building",
+                BuildingData(
+                    venue=route_label(route),
+                    expected_amount_out=order.token_out.format(route.amount_out),
+                    min_amount_out=order.token_out.format(floor),
+                    slippage_bps=order.slippage_bps,
+                    compute_unit_limit=limit,
+                    priority_fee_micro_lamports=price,
+                    last_valid_block_height=sent.last_valid_block_height,
+                ),
+            ),
+            ("submitted", SubmittedData(tx_signature=sent.signature)),
         ]
+        # The signature and the signed bytes are stored before they are sent, so that a retry
+        # can always resend them, or learn from the chain that they can never land.
+        fields = OrderFields(
+            venue=route_label(route),
+            min_amount_out=floor,
+            tx_signature=sent.signature,
+            tx_bytes=sent.raw,
+            tx_last_valid_block_height=sent.last_valid_block_height,
+        )
         if not await self.steps.take(order, order.id, decided, attempt, fields):
             return
         sent_at = time.monotonic()
-        record = await self.chain.send(signature, str(order.id), route, floor)
+        outcome = await self.landings.land(sent.signature, sent.raw, sent.last_valid_block_height)
         crash_point("landed")  # fault tests only
-        await self._finish(order, attempt, signature, record, sent_at=sent_at, floor=floor)
+        await self._finish(order, attempt, sent, outcome, sent_at=sent_at, floor=floor)
+
+    async def _own_transaction(
+        self, order: OrderToExecute, build: Callable[[int], VersionedTransaction], limit: int
+    ) -> tuple[VersionedTransaction, int]:
+        """The transaction built with `limit`, or with a limit one off, two off...: the first
+        whose signature this order could claim (another order holding the same bytes refuses
+        it), and that limit."""
+        for offset in range(SIGNATURE_CLAIM_ATTEMPTS):
+            # Upwards while under the maximum, then downwards: every offset a distinct limit.
+            tried = limit + offset if limit + offset <= MAX_CU_LIMIT else limit - offset
+            tx = build(tried)
+            if await self.claims.claim(str(tx.signatures[0]), order.id):
+                return tx, tried
+            log.info("signature held by another order; building again", compute_unit_limit=tried)
+        raise TransientFailure(
+            "TX_NOT_UNIQUE",
+            f"{SIGNATURE_CLAIM_ATTEMPTS} builds of the transaction all matched other orders'",
+        )
+
+    async def _compute_unit_price(self, order: OrderToExecute, route: Route) -> int:
+        """The order's priorityFee; "auto": the AUTO_FEE_PERCENTILE of the recent fees paid
+        on the route's pools, asked at most once per AUTO_FEE_TTL_S for the same pools."""
+        if order.priority_fee != "auto":
+            return int(order.priority_fee)
+        writable = frozenset(self.pools.address_of(leg.pool_id) for leg in route.legs)
+        cached = self._auto_fees.get(writable)
+        if cached is not None and time.monotonic() - cached[0] < AUTO_FEE_TTL_S:
+            return cached[1]
+        fees = sorted(await self.cluster.rpc.recent_prioritization_fees(list(writable)))
+        fee = fees[min(len(fees) - 1, len(fees) * AUTO_FEE_PERCENTILE // 100)] if fees else 0
+        self._auto_fees[writable] = (time.monotonic(), fee)
+        return fee
 
     async def _finish(
         self,
         order: OrderToExecute,
         attempt: int,
-        signature: str,
-        record: TxRecord,
+        sent: Submitted,
+        outcome: Landed | Expired,
         *,
         sent_at: float | None,
         floor: int | None = None,
     ) -> None:
-        if record.status == "dead":  # declared dead meanwhile by a newer attempt: not landed
-            raise TransientFailure("TX_EXPIRED", "the transaction was dropped before landing")
-        if record.status == "slippage":
-            floor = floor if floor is not None else order.min_amount_out
-            raise PermanentFailure(
-                "SLIPPAGE_EXCEEDED",
-                f"the swap would pay less than minAmountOut "
-                f"{order.token_out.format(floor or 0)} {order.token_out.symbol}",
+        if isinstance(outcome, Expired):
+            raise TransientFailure(
+                "TX_EXPIRED",
+                f"the transaction did not land before its blockhash expired "
+                f"(block height {outcome.block_height} > {sent.last_valid_block_height})",
             )
+        tx = VersionedTransaction.from_bytes(sent.raw)
+        if outcome.status.err is not None:
+            raise order_failure(outcome.status.err, tx, order, floor or order.min_amount_out or 0)
+        info = await self._transaction(sent.signature)
+        changes = _wallet_changes(info, order.wallet_address)
+        amount_out = changes.get(order.token_out.mint, 0)
+        _, price = compute_budget(tx)
         confirmed = ConfirmedData(
-            tx_hash=signature,
-            amount_out=order.token_out.format(record.amount_out),
+            tx_hash=sent.signature,
+            amount_out=order.token_out.format(amount_out),
             executed_price=format_price(
-                order.token_in, order.token_out, order.amount_in, record.amount_out
+                order.token_in, order.token_out, order.amount_in, amount_out
             ),
-            slot=record.slot,
+            slot=info.slot,
             execution_time_ms=0 if sent_at is None else round((time.monotonic() - sent_at) * 1000),
             total_time_ms=round((time.time() - order.created_at_epoch_s) * 1000),
+            fee_lamports=info.fee,
+            compute_units=info.compute_units_consumed,
+            priority_fee_micro_lamports=price,
+            balance_changes=[_balance_change(mint, delta) for mint, delta in changes.items()],
         )
-        await self.step(
-            order, "confirmed", attempt, confirmed, OrderFields(amount_out=record.amount_out)
+        fields = OrderFields(
+            amount_out=amount_out,
+            fee_lamports=info.fee,
+            compute_units=info.compute_units_consumed,
         )
+        await self.step(order, "confirmed", attempt, confirmed, fields)
+
+    async def _transaction(self, signature: str) -> TransactionInfo:
+        """getTransaction of a landed signature (a node may answer it a moment later)."""
+        for _ in range(50):
+            info = await self.cluster.rpc.transaction(signature)
+            if info is not None:
+                return info
+            await asyncio.sleep(0.05)  # the status is in; its transaction follows
+        raise TransientFailure("TX_UNREADABLE", f"the node has no record of {signature} yet")
+
+
+def _submitted(row: Any) -> Submitted:
+    return Submitted(
+        row["tx_signature"], bytes(row["tx_bytes"]), int(row["tx_last_valid_block_height"])
+    )
+
+
+def compute_budget(tx: VersionedTransaction) -> tuple[int | None, int]:
+    """The transaction's SetComputeUnitLimit and SetComputeUnitPrice (0 when absent)."""
+    message = tx.message
+    keys = message.account_keys
+    limit, price = None, 0
+    for ix in message.instructions:
+        if keys[ix.program_id_index] != COMPUTE_BUDGET_PROGRAM or not ix.data:
+            continue
+        if ix.data[0] == 2:
+            limit = int.from_bytes(bytes(ix.data[1:5]), "little")
+        elif ix.data[0] == 3:
+            price = int.from_bytes(bytes(ix.data[1:9]), "little")
+    return limit, price
+
+
+def _wallet_changes(info: TransactionInfo, wallet: str) -> dict[str, int]:
+    """The wallet's token balance changes by mint (base units)."""
+    return {
+        mint: delta
+        for (owner, mint), delta in token_balance_changes(info).items()
+        if owner == wallet
+    }
+
+
+def _balance_change(mint: str, delta: int) -> BalanceChange:
+    token = find_token(mint)
+    if token is None:
+        return BalanceChange(symbol=mint, mint=mint, amount=str(delta))
+    sign = "-" if delta < 0 else ""
+    return BalanceChange(symbol=token.symbol, mint=mint, amount=sign + token.format(abs(delta)))
+
+
+def order_failure(
+    err: Any, tx: VersionedTransaction, order: OrderToExecute, floor: int
+) -> PermanentFailure | TransientFailure:
+    """The order's failure for a transaction error, as a simulation or the chain reports it."""
+    log.info("transaction error", err=err)
+    if err in FEE_PAYER_ERRORS:  # the executor cannot pay: an operator's problem, not the order's
+        return TransientFailure(
+            "EXECUTOR_UNFUNDED", f"the executor cannot pay the network fee ({err}); fund it"
+        )
+    program, code = _custom_error(err, tx)
+    if program is not None and SLIPPAGE_ERRORS.get(program) == code:
+        return PermanentFailure(
+            "SLIPPAGE_EXCEEDED",
+            f"the swap would pay less than minAmountOut "
+            f"{order.token_out.format(floor)} {order.token_out.symbol}",
+        )
+    if program == TOKEN_PROGRAM_ID or code in (TOKEN_INSUFFICIENT_FUNDS, TOKEN_OWNER_MISMATCH):
+        if code == TOKEN_OWNER_MISMATCH:
+            return PermanentFailure(
+                "NOT_APPROVED",
+                f"the wallet has not approved the executor on its {order.token_in.symbol} "
+                f"account (SPL Token Approve; GET /api/chain names the executor)",
+            )
+        if code == TOKEN_INSUFFICIENT_FUNDS:
+            return _insufficient(order)
+    if _missing_account(err):
+        return _insufficient(order)
+    return PermanentFailure("TX_FAILED", f"the transaction failed: {err}")
+
+
+def _insufficient(order: OrderToExecute) -> PermanentFailure:
+    return PermanentFailure(
+        "INSUFFICIENT_FUNDS",
+        f"the wallet holds less than {order.token_in.format(order.amount_in)} "
+        f"{order.token_in.symbol} that the executor may spend",
+    )
+
+
+def _custom_error(err: Any, tx: VersionedTransaction) -> tuple[Pubkey | None, int | None]:
+    """(the failing instruction's program, its custom error code) from Solana's UI error
+    JSON {"InstructionError": [index, {"Custom": code}]}; Nones when it is another error."""
+    if not isinstance(err, dict) or "InstructionError" not in err:
+        return None, None
+    index, detail = err["InstructionError"]
+    message = tx.message
+    program = message.account_keys[message.instructions[index].program_id_index]
+    if isinstance(detail, dict) and "Custom" in detail:
+        return program, int(detail["Custom"])
+    return program, None
+
+
+def _missing_account(err: Any) -> bool:
+    """An account an instruction spends from does not exist, or is no token account."""
+    if not isinstance(err, dict) or "InstructionError" not in err:
+        return False
+    detail = err["InstructionError"][1]
+    return detail in ("UninitializedAccount", "InvalidAccountData", "AccountNotInitialized")
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRecord:
+    """One transaction an order sent, as the chain knows it now."""
+
+    signature: str
+    status: Literal["settled", "slippage", "failed", "dead", "pending"]
+    amount_out: int | None  # base units the wallet received, when settled
+    slot: int | None  # where it landed
+
+
+async def order_chain_transactions(cluster: Cluster, order_id: str) -> list[ChainRecord]:
+    """Every transaction the order sent (each attempt's `submitted` signature, oldest first),
+    asked of the chain: landed and paid (`settled`), landed and refused (`slippage`,
+    `failed`), never landed and expired (`dead`: each earlier attempt's, since the order was
+    routed again only after it expired), or still able to land (`pending`)."""
+    async with pool().acquire() as conn:
+        order = await conn.fetchrow(
+            "SELECT wallet_address, token_out, tx_signature, tx_bytes, tx_last_valid_block_height"
+            " FROM orders WHERE id = $1",
+            uuid.UUID(order_id),
+        )
+        rows = await conn.fetch(
+            "SELECT data->>'txSignature' AS signature FROM order_events"
+            " WHERE order_id = $1 AND status = 'submitted' ORDER BY seq",
+            uuid.UUID(order_id),
+        )
+    signatures = [row["signature"] for row in rows]
+    if order is None or not signatures:
+        return []
+    rpc = cluster.rpc
+    height = await rpc.block_height()  # before the statuses, as Landings reads them
+    statuses = await rpc.signature_statuses(signatures)
+    records = []
+    for signature, status in zip(signatures, statuses, strict=True):
+        if status is None:
+            current = signature == order["tx_signature"]
+            open_ = current and height <= (order["tx_last_valid_block_height"] or 0)
+            records.append(ChainRecord(signature, "pending" if open_ else "dead", None, None))
+            continue
+        if status.err is not None:
+            tx = VersionedTransaction.from_bytes(bytes(order["tx_bytes"]))
+            program, code = _custom_error(status.err, tx)
+            refused = program is not None and SLIPPAGE_ERRORS.get(program) == code
+            records.append(
+                ChainRecord(signature, "slippage" if refused else "failed", None, status.slot)
+            )
+            continue
+        info = await rpc.transaction(signature)
+        paid = (
+            0
+            if info is None
+            else _wallet_changes(info, order["wallet_address"]).get(order["token_out"], 0)
+        )
+        records.append(ChainRecord(signature, "settled", paid, status.slot))
+    return records

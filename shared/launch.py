@@ -1,5 +1,5 @@
-"""Token launches: a new token, its first pool, and the announcement snipers wait for; on the
-simulated market (`launch`) or on the local chain (`launch_on_chain`)."""
+"""Token launches on the local chain: a new SPL mint, its first pool, and the announcement
+snipers wait for (`launch_on_chain`); `launch_pool` is the pool the validator creates."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from shared.chain.rpc import RpcError, SolanaRpc, wait_landed
 from shared.dex.cpmm import CpmmPool
 from shared.dex.dlmm import dlmm_from_spot
 from shared.dex.pools import Pool
-from shared.dex.store import PoolStore
 from shared.tokens import Token, launched_tokens_key, register_token
 
 LAUNCH_BIN_STEP = 100  # a new token is volatile: 1% bins, as Meteora's launch pools use
@@ -80,17 +79,6 @@ def launch_pool(token: Token, quote: Token, venue: str, token_units: int, quote_
     )
 
 
-async def launch(
-    redis: Redis, namespace: str, store: PoolStore, token: Token, pool: Pool
-) -> LaunchResult:
-    """Register the token, add its pool, then announce it (in that order: whoever hears the
-    announcement finds both)."""
-    await _register(redis, namespace, token)
-    if not await store.add(pool):
-        raise ValueError(f"pool {pool.pool_id} exists already")
-    return await _announce(redis, namespace, token, pool.pool_id)
-
-
 async def launch_on_chain(
     redis: Redis,
     namespace: str,
@@ -101,9 +89,10 @@ async def launch_on_chain(
     token_units: int,
     quote_units: int,
 ) -> LaunchResult:
-    """The same launch on the local chain: a real SPL mint and its first pool, created by the
-    validator's localnet_launchToken (the pool's accounts as launch_pool's model); once it has
-    landed, the token is registered under its new mint and announced. ValueError when the
+    """A real SPL mint and its first pool, created by the validator's localnet_launchToken
+    (the pool's accounts as launch_pool's model); once it has landed, the token is registered
+    under its new mint, then announced (in that order: whoever hears the announcement finds
+    both). ValueError when the
     chain refuses it (RpcError -32602: a bad parameter) or the transaction failed."""
     try:
         created = await rpc.launch_token(

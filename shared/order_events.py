@@ -154,8 +154,9 @@ class ConfirmedData(Data):
     slot: int
     execution_time_ms: int  # transaction sent -> landed
     total_time_ms: int  # accepted -> confirmed
-    # On the chain (absent on the simulated one): what the executor paid, the compute units
-    # the transaction used and the price it offered per unit, and the wallet's changes.
+    # What the executor paid (absent on orders confirmed before the chain was real), the
+    # compute units the transaction used and the price it offered per unit, and the wallet's
+    # changes.
     fee_lamports: int | None = None
     compute_units: int | None = None
     priority_fee_micro_lamports: int | None = None

@@ -74,7 +74,7 @@ def token_by_symbol(symbol: str) -> Token:
     return _BY_SYMBOL[symbol]
 
 
-# Tokens launched on the simulated market (sniper orders) live in Redis, hash
+# Tokens launched on the local chain (sniper orders) live in Redis, hash
 # `{namespace}:tokens` (mint -> Token JSON); every process keeps the ones it has seen here.
 _decode_token = msgspec.json.Decoder(Token).decode
 

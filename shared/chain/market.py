@@ -1,9 +1,9 @@
 """The living market on the chain: other traders' swaps and the arbitrageurs, as real
-transactions from their own funded wallets (EXECUTION_CHAIN=solana, on the local chain).
+transactions from their own funded wallets, on the local chain.
 
-The same plans as the simulated market (shared/dex/activity.py: random swaps of log-uniform
-size, arbitrage when two venues of a pair drift apart by more than 150 bps), read from this
-process's pool cache and sent as one signed transaction per swap, each trader signing for
+The market's plans (shared/dex/activity.py: random swaps of log-uniform size, arbitrage when
+two venues of a pair drift apart by more than 150 bps), read from this process's pool cache
+and sent as one signed transaction per swap, each trader signing for
 itself (owner, not delegate) and paying its own fee. They are sent, not awaited: the next
 tick reads the pools as the notifications have left them. The traders' keys follow from
 SIM_SEED, so the same wallets trade run after run; the local faucet funds them when short.
@@ -103,10 +103,14 @@ class ChainMarket:
 
 
 def trader_swap(
-    pools: ChainPools, planned: MarketSwap, trader: Keypair, blockhash: Hash
+    pools: ChainPools,
+    planned: MarketSwap,
+    trader: Keypair,
+    blockhash: Hash,
+    compute_unit_price: int = 0,
 ) -> VersionedTransaction:
     """Another trader's swap on one pool, as the cache has it now: signed by the trader as the
-    owner of its accounts (not a delegate), taking whatever the pool pays, fee at price 0."""
+    owner of its accounts (not a delegate), taking whatever the pool pays."""
     snapshot = pools.pools()
     pool = snapshot[planned.pool_id]
     mint_out = other_mint(pool, planned.mint_in)
@@ -121,5 +125,5 @@ def trader_swap(
         int(time.time()),
         blockhash,
         compute_unit_limit=MARKET_CU_LIMIT,
-        compute_unit_price=0,
+        compute_unit_price=compute_unit_price,
     )

@@ -46,7 +46,6 @@ from shared.chain.pubsub import ChainSubscriptions
 from shared.chain.rpc import AccountData, RpcError, SolanaRpc
 from shared.dex.pools import Pool
 from shared.dex.routing import NoRoute, Route, ranked_routes
-from shared.dex.store import Snapshot
 from shared.tokens import Token, find_token
 from shared.venues import meteora_dlmm as M
 from shared.venues import raydium_cpmm as R
@@ -123,11 +122,6 @@ class ChainPools:
             await self.discover()
         snapshot = self.pools()
         return snapshot, ranked_routes(snapshot, mint_in, mint_out, amount_in)
-
-    async def snapshot(self) -> Snapshot:
-        """The pools as PoolStore.snapshot gives them, for readers that take either (the
-        quotes and the pool views) while both exist."""
-        return Snapshot(pools=self.pools(), versions={})
 
     def addresses(self, pool_id: str) -> R.CpmmAddresses | M.DlmmAddresses:
         return self._entries[pool_id].addresses

@@ -5,14 +5,12 @@ second, of sizes from dust to a large trade (log-uniform), each on a random pool
 direction, so prices drift and the venues of a pair come apart. Then, for each pair whose two
 venues differ by more than ARBITRAGE_THRESHOLD_BPS, an arbitrageur swaps on the dearer venue
 until the gap is down to about the threshold: prices differ by a few percent at most, at times.
-Every swap goes through the same atomic commit as an order's. The plans (`plan_random_swap`,
-`plan_arbitrage`) are pure: on the chain the same plans are sent as real transactions
-(shared/chain/market.py).
+The plans here (`plan_random_swap`, `plan_arbitrage`) are pure; shared/chain/market.py sends
+them as real transactions, from the traders' own wallets.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +20,6 @@ import structlog
 
 from shared.dex.pool_maths import InsufficientLiquidity
 from shared.dex.pools import Pool, holding, spot_price, swap, tokens
-from shared.dex.store import PoolStore
 
 log = structlog.get_logger(__name__)
 
@@ -57,16 +54,6 @@ def plan_random_swap(pools: Mapping[str, Pool], rng: random.Random) -> MarketSwa
     except InsufficientLiquidity:
         return None
     return MarketSwap(pool.pool_id, mint_in, amount)
-
-
-async def random_swap(store: PoolStore, rng: random.Random) -> bool:
-    """One random trader's swap; False if it could not be placed (no liquidity, contention)."""
-    snapshot = await store.snapshot()
-    planned = plan_random_swap(snapshot.pools, rng)
-    if planned is None:
-        return False
-    _, after = swap(snapshot.pools[planned.pool_id], planned.mint_in, planned.amount)
-    return await store.commit(snapshot, {planned.pool_id: after}) == 1
 
 
 def _pairs(pools: dict[str, Pool]) -> dict[frozenset[str], list[Pool]]:
@@ -129,26 +116,3 @@ def plan_arbitrage(pools: Mapping[str, Pool]) -> list[MarketSwap]:
             if amount > 0:
                 planned.append(MarketSwap(pool.pool_id, mint_in, amount))
     return planned
-
-
-async def arbitrage(store: PoolStore) -> int:
-    """plan_arbitrage on the store's pools, committed at once; how many pools moved."""
-    snapshot = await store.snapshot()
-    updates = {
-        s.pool_id: swap(snapshot.pools[s.pool_id], s.mint_in, s.amount)[1]
-        for s in plan_arbitrage(snapshot.pools)
-    }
-    if updates and await store.commit(snapshot, updates) == 1:
-        return len(updates)
-    return 0
-
-
-async def market_tick(store: PoolStore, rng: random.Random, trades_per_second: float) -> int:
-    """One second of market life; returns the number of swaps that landed."""
-    landed = 0
-    count = int(trades_per_second) + (rng.random() < trades_per_second % 1)
-    for _ in range(count):
-        await asyncio.sleep(rng.random() / max(count, 1))
-        landed += await random_swap(store, rng)
-    landed += await arbitrage(store)
-    return landed

@@ -50,8 +50,8 @@ max_volatility_accumulator)`; the pool keeps the last va, and `last_update_s = n
 
 The clock. Functions that price a swap take `now_s` (unix seconds, the chain's
 Clock.unix_timestamp): with it the model applies Meteora's rule exactly, so a quote made with
-the chain's clock equals the landing, filter period included. Without it (`now_s=None`, the
-engine's simulated market) every swap is treated as arriving inside the decay window
+the chain's clock equals the landing, filter period included. Without it (`now_s=None`, as
+the router quotes) every swap is treated as arriving inside the decay window
 (filter_period_s <= elapsed < decay_period_s) and `last_update_s` is left alone;
 `dlmm_decay(pool, elapsed_s)` then models a quiet period past the decay window.
 """

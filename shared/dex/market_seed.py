@@ -1,4 +1,4 @@
-"""A seeded simulated market: a Raydium CPMM pool and a Meteora DLMM pool for each main pair.
+"""The local chain's seeded market: a Raydium CPMM pool and a Meteora DLMM pool for each main pair.
 
 Each venue's price for a pair is the pair's reference mid price moved by a seeded offset
 (within +-1.5% for volatile pairs, so the venues differ by up to ~3%; +-0.15% for the stable

@@ -1,11 +1,11 @@
 """The watcher: wakes waiting orders. Runs inside every worker; one of them leads at a time.
 
-Event-driven: it listens on Redis for price moves (`{ns}:market`, published by every pool
-commit; on the chain, the pool cache's account notifications instead) and launches
-(`{ns}:launch`). Price moves are coalesced (at most one evaluation per
-EVALUATE_EVERY_S); a launch is handled at once. Deadlines are checked every EXPIRY_EVERY_S.
-Leadership is a Redis key with a short TTL that the leader keeps renewing, so a dead leader
-is replaced within LEADER_TTL_MS; a new leader first reconciles the book with PostgreSQL.
+Event-driven: price moves come from the pool cache's account notifications (a pool's accounts
+changed on chain), launches from Redis (`{ns}:launch`). Price moves are coalesced (at most one
+evaluation per EVALUATE_EVERY_S); a launch is handled at once. Deadlines are checked every
+EXPIRY_EVERY_S. Leadership is a Redis key with a short TTL that the leader keeps renewing, so a
+dead leader is replaced within LEADER_TTL_MS; a new leader first reconciles the book with
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from redis.exceptions import RedisError
 from shared.chain.pools import ChainPools
 from shared.config import Settings
 from shared.db import pool
-from shared.dex.store import PoolStore
 from shared.jobs.queue import enqueue_order
 from shared.jobs.saq_fork import OrderQueue
 from shared.launch import Launched, launch_channel
@@ -67,17 +66,15 @@ class Watcher:
         self,
         redis: Redis,
         settings: Settings,
-        store: PoolStore,
+        pools: ChainPools,
         book: WaitingBook,
         queue: OrderQueue,
         steps: OrderSteps,
-        chain_pools: ChainPools | None = None,
     ) -> None:
         self.redis = redis
         self.settings = settings
         self.namespace = settings.redis_namespace
-        self.store = store
-        self.pools: PoolStore | ChainPools = chain_pools or store  # what prices are read from
+        self.pools = pools  # what prices are read from
         self.book = book
         self.queue = queue
         self.steps = steps
@@ -87,8 +84,8 @@ class Watcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._renew = redis.register_script(_RENEW_SCRIPT)
         self._resign = redis.register_script(_RESIGN_SCRIPT)
-        if chain_pools is not None:  # a pool's accounts changed: its price may have moved
-            chain_pools.on_change(lambda _pool_ids: self._prices_moved.set())
+        # A pool's accounts changed: its price may have moved.
+        pools.on_change(lambda _pool_ids: self._prices_moved.set())
 
     async def start(self) -> None:
         self._prices_moved.set()  # evaluate once at start
@@ -140,17 +137,11 @@ class Watcher:
 
     async def _listen(self) -> None:
         pubsub = self.redis.pubsub()
-        market, launches = self.store.price_channel, launch_channel(self.namespace)
         try:
-            await pubsub.subscribe(market, launches)
+            await pubsub.subscribe(launch_channel(self.namespace))
             async for message in pubsub.listen():
-                if message["type"] != "message":
-                    continue
-                if message["channel"].decode() == launches:
-                    if self.leader:
-                        await self.on_launch(msgspec.json.decode(message["data"], type=Launched))
-                else:
-                    self._prices_moved.set()
+                if message["type"] == "message" and self.leader:
+                    await self.on_launch(msgspec.json.decode(message["data"], type=Launched))
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
@@ -168,7 +159,7 @@ class Watcher:
         directions = await self.book.limit_directions()
         if not directions:
             return 0
-        pools = dict((await self.pools.snapshot()).pools)
+        pools = self.pools.pools()
         fired = 0
         for mint_in, mint_out in directions:
             token_in, token_out = find_token(mint_in), find_token(mint_out)
@@ -192,9 +183,8 @@ class Watcher:
             launched.mint
         )
         snipers.sort(key=lambda order: order.arrival)  # oldest first
-        if isinstance(self.pools, ChainPools):  # the new pool is on chain: find it
-            await self.pools.discover()
-        pools = dict((await self.pools.snapshot()).pools)
+        await self.pools.discover()  # the new pool is on chain: find it
+        pools = self.pools.pools()
         triggers = sniper_triggers(
             pools, snipers, token, launched.pool_id, Decimal(self.settings.sniper_min_liquidity)
         )

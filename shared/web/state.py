@@ -12,7 +12,6 @@ from saq.queue.redis import RedisQueue
 from shared.chain.cluster import Cluster
 from shared.chain.pools import ChainPools
 from shared.config import Settings
-from shared.dex.store import PoolStore
 from shared.events import EventHub
 from shared.orders.accept import Intake
 from shared.orders.records import OrderRecords
@@ -26,18 +25,12 @@ class ApiState:
     redis: Redis
     queue: RedisQueue
     hub: EventHub
-    store: PoolStore  # the simulated market's pools in Redis
-    chain_pools: ChainPools | None  # with EXECUTION_CHAIN=solana: the chain's, for the quotes
+    pools: ChainPools  # the chain's pools, cached and kept fresh: quotes and pool views
     book: WaitingBook
     submit_limiter: SubmitLimiter
     records: OrderRecords  # the orders tables, with group commit
     intake: Intake  # accepting and cancelling orders
     cluster: Cluster  # the chain: its RPC client and the executor key
-
-    @property
-    def pools(self) -> PoolStore | ChainPools:
-        """Where quotes and pool views come from."""
-        return self.chain_pools or self.store
 
 
 def provide_state(state: State) -> ApiState:

@@ -1,4 +1,4 @@
-"""Market orders executed as real Solana transactions (EXECUTION_CHAIN=solana) on the engine's
+"""Market orders executed as real Solana transactions on the engine's
 own local validator: read back with solana-py, balances and fees exact to the base unit."""
 
 from __future__ import annotations
@@ -17,15 +17,17 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from shared.chain.market import TRADER_FLOAT, trader_keys
+from shared.chain.pubsub import ChainSubscriptions
+from shared.chain.rpc import wait_landed
 from shared.dex.market_seed import seed_pools
 from shared.dex.pools import pool_view
 from shared.tokens import token_by_symbol
 from shared.venues import meteora_dlmm, raydium_cpmm
 from shared.wallets import STARTER
-from tests.helpers.chain import trade_on_chain
+from tests.helpers.chain import chain_trader, trade_on_chain
 from tests.helpers.engine import Engine, EngineFactory, follow, new_wallet
 
-ON_CHAIN = {"EXECUTION_CHAIN": "solana", "CHAIN_SLOT_MS": "40"}
+ON_CHAIN = {"CHAIN_SLOT_MS": "40"}
 SOL, USDC = token_by_symbol("SOL"), token_by_symbol("USDC")
 
 
@@ -173,6 +175,56 @@ async def test_an_order_beyond_the_wallets_balance_fails_at_once_and_moves_nothi
     row, _ = await order_row(engine, order_id)
     assert row["tx_signature"] is None  # nothing was sent
     assert await chain_ledger(engine, order_id) == []
+
+
+async def test_a_swap_landing_before_the_order_in_its_slot_fails_its_slippage_moving_nothing(
+    engine_factory: EngineFactory,
+) -> None:
+    # Long slots: the order's transaction and another trader's, sent just after it at a higher
+    # priority fee, land in the same slot, the trader's first (a slot runs by priority fee).
+    control = "slippage-control"
+    engine = await engine_factory(CHAIN_SLOT_MS="2000", SIM_CONTROL_TOKEN=control)
+    settings, wallet = engine.settings, new_wallet()
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        chain_trader(settings.solana_rpc_url, settings.solana_ws_url) as trader,
+    ):
+        funded = await client.post(
+            f"{engine.url}/api/sim/airdrop",
+            json={"walletAddress": wallet, "amounts": {"SOL": "10"}},
+            headers={"Authorization": f"Bearer {control}"},
+        )
+        assert funded.status_code == 200, funded.text
+        # Selling 1% of every SOL/USDC pool's SOL lowers the price by about 2%.
+        swaps = await trader.fund("-SOL-USDC", "SOL", 0.01)
+        before = await balances(client, engine, wallet)
+        # The order and the trader's swaps early in one slot.
+        await next_slot(trader.pools.subscriptions)
+        order_id = await submit(
+            engine, client, wallet, amountIn="1.5", slippageBps=10, priorityFee="0"
+        )
+        events, _ = await follow_until(engine, order_id, "submitted")
+        moved = await trader.send(swaps, compute_unit_price=1_000_000)
+        events, code = await follow(engine.ws_url(), order_id)
+        after = await balances(client, engine, wallet)
+        trader_landed = await wait_landed(trader.rpc, moved)
+    assert code == 1000
+    assert [e["status"] for e in events][-2:] == ["submitted", "failed"], events
+    assert events[-1]["data"]["error"]["code"] == "SLIPPAGE_EXCEEDED"
+    assert events[-1]["attempt"] == 1  # permanent: not retried
+    assert after == before  # the refused swap moved nothing of the wallet's
+    ledger = await chain_ledger(engine, order_id)
+    assert [t["status"] for t in ledger] == ["slippage"] and ledger[0]["amountOut"] is None
+    assert {s.slot for s in trader_landed} == {ledger[0]["slot"]}  # the same slot
+    assert all(s.err is None for s in trader_landed)
+
+
+async def next_slot(subscriptions: ChainSubscriptions) -> None:
+    """Return just after the chain produces its next slot (slotSubscribe notifies each)."""
+    produced = asyncio.Event()
+    await subscriptions.slot_subscribe(lambda *_: produced.set())
+    async with asyncio.timeout(10):
+        await produced.wait()
 
 
 async def test_a_dropped_transaction_expires_and_is_retried_then_fails_moving_nothing(

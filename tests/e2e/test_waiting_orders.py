@@ -19,7 +19,6 @@ from tests.helpers.engine import (
     Engine,
     EngineFactory,
     new_wallet,
-    trade_sol_usdc,
     wait_terminal,
 )
 
@@ -28,16 +27,13 @@ CONTROL = "sim-control-secret"
 
 
 async def move_sol_price(engine: Engine, fraction: float, sell_sol: bool) -> None:
-    """Another trader swaps `fraction` of every SOL/USDC pool's input holding: on the chain, a
-    real transaction per pool; on the simulated chain, in its Redis pools."""
+    """Another trader swaps `fraction` of every SOL/USDC pool's input holding: a real
+    transaction per pool."""
     settings = engine.settings
-    if settings.execution_chain == "solana":
-        symbol_in = "SOL" if sell_sol else "USDC"
-        await trade_on_chain(
-            settings.solana_rpc_url, settings.solana_ws_url, "-SOL-USDC", symbol_in, fraction
-        )
-        return
-    await trade_sol_usdc(settings.redis_url, settings.redis_namespace, fraction, sell_sol=sell_sol)
+    symbol_in = "SOL" if sell_sol else "USDC"
+    await trade_on_chain(
+        settings.solana_rpc_url, settings.solana_ws_url, "-SOL-USDC", symbol_in, fraction
+    )
 
 
 async def sol_price(engine: Engine, http: httpx.AsyncClient, amount: str = "1") -> Decimal:

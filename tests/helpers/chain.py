@@ -3,6 +3,8 @@ sending real swap transactions (signed by itself) to an engine's local validator
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from solders.keypair import Keypair
@@ -18,43 +20,65 @@ from shared.tokens import all_tokens, find_token, token_by_symbol
 from shared.venues import spl
 
 
-async def trade_on_chain(
-    rpc_url: str, ws_url: str, pool_suffix: str, symbol_in: str, fraction: float
-) -> list[str]:
-    """Another trader swaps `fraction` of each matching pool's holding of `symbol_in` (pools
-    whose id ends with `pool_suffix`, e.g. "-SOL-USDC"), one transaction per pool; returns
-    the signatures once all have landed successfully."""
+class ChainTrader:
+    """Another trader with a wallet of its own (a new key), funded by the faucet; its pool
+    cache is its own (ChainPools over its own subscriptions)."""
+
+    def __init__(self, rpc: SolanaRpc, pools: ChainPools) -> None:
+        self.rpc, self.pools, self.key = rpc, pools, Keypair()
+
+    async def fund(self, pool_suffix: str, symbol_in: str, fraction: float) -> list[MarketSwap]:
+        """Fund the swaps of `fraction` of each matching pool's holding of `symbol_in` (pools
+        whose id ends with `pool_suffix`, e.g. "-SOL-USDC") and return them, unsent."""
+        mint_in = token_by_symbol(symbol_in).mint
+        chosen = [p for pool_id, p in self.pools.pools().items() if pool_id.endswith(pool_suffix)]
+        swaps = [
+            MarketSwap(p.pool_id, mint_in, int(holding(p, mint_in) * fraction)) for p in chosen
+        ]
+        # Accounts for both sides (the output's is created by the swap otherwise), the input
+        # funded with what the swaps spend.
+        funding = {mint: 0 for pool in chosen for mint in tokens(pool)}
+        funding[mint_in] = sum(s.amount for s in swaps)
+        await wait_landed(
+            self.rpc, await self.rpc.fund_wallet(self.key.pubkey(), funding, lamports=10**9)
+        )
+        return swaps
+
+    async def send(self, swaps: list[MarketSwap], compute_unit_price: int = 0) -> list[str]:
+        """Send the swaps at once, a transaction each, priced as asked; their signatures."""
+        blockhash = (await self.rpc.latest_blockhash()).blockhash
+        return [
+            await self.rpc.send_transaction(
+                bytes(trader_swap(self.pools, s, self.key, blockhash, compute_unit_price))
+            )
+            for s in swaps
+        ]
+
+
+@contextlib.asynccontextmanager
+async def chain_trader(rpc_url: str, ws_url: str) -> AsyncIterator[ChainTrader]:
     rpc = SolanaRpc(rpc_url)
     subscriptions = ChainSubscriptions(ws_url)
     await subscriptions.start()
     pools = await ChainPools.load(rpc, subscriptions)
     try:
-        trader = Keypair()
-        mint_in = token_by_symbol(symbol_in).mint
-        snapshot = pools.pools()
-        chosen = {
-            pool_id: pool for pool_id, pool in snapshot.items() if pool_id.endswith(pool_suffix)
-        }
-        amounts = {
-            pool_id: int(holding(pool, mint_in) * fraction) for pool_id, pool in chosen.items()
-        }
-        # Accounts for both sides (the output's is created by the swap otherwise), the input
-        # funded with what the swaps spend.
-        funding = {mint: 0 for pool in chosen.values() for mint in tokens(pool)}
-        funding[mint_in] = sum(amounts.values())
-        await wait_landed(rpc, await rpc.fund_wallet(trader.pubkey(), funding, lamports=10**9))
-        blockhash = (await rpc.latest_blockhash()).blockhash
-        signatures = []
-        for pool_id, amount in amounts.items():
-            tx = trader_swap(pools, MarketSwap(pool_id, mint_in, amount), trader, blockhash)
-            signatures.append(await rpc.send_transaction(bytes(tx)))
-        for status in await wait_landed(rpc, signatures):
-            assert status.err is None, status.err
-        return signatures
+        yield ChainTrader(rpc, pools)
     finally:
         await pools.close()
         await subscriptions.close()
         await rpc.close()
+
+
+async def trade_on_chain(
+    rpc_url: str, ws_url: str, pool_suffix: str, symbol_in: str, fraction: float
+) -> list[str]:
+    """Another trader swaps `fraction` of each matching pool's holding of `symbol_in`, one
+    transaction per pool; returns the signatures once all have landed successfully."""
+    async with chain_trader(rpc_url, ws_url) as trader:
+        signatures = await trader.send(await trader.fund(pool_suffix, symbol_in, fraction))
+        for status in await wait_landed(trader.rpc, signatures):
+            assert status.err is None, status.err
+        return signatures
 
 
 @dataclass

@@ -346,31 +346,3 @@ async def ws_session(
         except websockets.ConnectionClosed:
             pass  # a close other than 1000 ends the iteration with this; the code is below
         return messages, socket.close_code, socket.close_reason or ""
-
-
-async def trade_sol_usdc(
-    redis_url: str, namespace: str, fraction: float, *, sell_sol: bool
-) -> None:
-    """Another trader swaps `fraction` of each SOL/USDC pool's holding of its input token, on
-    every such pool at once: selling SOL lowers its price, buying it raises it."""
-    import redis.asyncio as aioredis
-
-    from shared.dex.pools import holding, swap
-    from shared.dex.store import PoolStore
-    from shared.tokens import token_by_symbol
-
-    mint_in = token_by_symbol("SOL" if sell_sol else "USDC").mint
-    client = aioredis.from_url(redis_url)
-    store = PoolStore(client, namespace)
-    try:
-        while True:  # recompute if another swap moved a pool meanwhile
-            snapshot = await store.snapshot()
-            updates = {
-                pool_id: swap(pool, mint_in, int(holding(pool, mint_in) * fraction))[1]
-                for pool_id, pool in snapshot.pools.items()
-                if pool_id.endswith("-SOL-USDC")
-            }
-            if await store.commit(snapshot, updates) == 1:
-                return
-    finally:
-        await client.aclose()

@@ -115,7 +115,7 @@ async def test_confirmed_order_has_every_contract_field(shared_engine: Engine) -
         assert is_decimal_string(stored[key]), f"{key}={stored[key]!r}"
     amount_out = Decimal(stored["amountOut"])
     assert Decimal(stored["minAmountOut"]) <= amount_out
-    # 1.5 SOL at about 150 USDC: the simulated venues stay within a few percent of it.
+    # 1.5 SOL at about 150 USDC: the seeded venues stay within a few percent of it.
     assert Decimal(100) < amount_out < Decimal(300), amount_out
     assert Decimal(stored["executedPrice"]) == pytest.approx(amount_out / Decimal("1.5"))
     assert stored["venue"] in {"raydium", "meteora"}

@@ -1,12 +1,11 @@
 """Group commit: the Batcher itself, and the two places that batch with it on real servers:
-a step for many orders in one statement (take_steps) and a chain slot (SimulatedChain)."""
+a step for many orders in one statement (take_steps) and many inserts in one (OrderRecords)."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import Mapping
 from typing import TypeVar
 
 import asyncpg
@@ -18,16 +17,12 @@ from saq.utils import now
 from shared.batching import Batcher, in_rounds
 from shared.config import Settings
 from shared.db import pool
-from shared.dex.chain import TxRecord, new_signature, order_transactions
-from shared.dex.cpmm import CpmmPool
-from shared.dex.pools import Pool
-from shared.dex.routing import Route, best_route, execute_route
 from shared.jobs.queue import create_queue, enqueue_order, redis_client
 from shared.orders.insert import CreatedOrder
 from shared.orders.steps import StepRequest, take_steps
 from shared.tokens import token_by_symbol
 from tests.helpers.events import sample
-from tests.helpers.orders import RECORDS, chain_and_executor, new_order
+from tests.helpers.orders import RECORDS, new_order
 
 SOL, USDC = token_by_symbol("SOL"), token_by_symbol("USDC")
 POOL = "raydium-SOL-USDC"
@@ -245,65 +240,6 @@ async def test_take_steps_runs_the_same_order_twice_in_separate_rounds(db: Setti
     ]
     assert [e.status for e in await RECORDS.events_after(a)] == ["pending", "routing", "building"]
     assert [e.seq for e in await RECORDS.events_after(b)] == [1, 2]
-
-
-# --- SimulatedChain: sends landing together form one slot -----------------------------------
-
-
-def replay(pools: Mapping[str, Pool], swaps: list[tuple[Route, int]]) -> tuple[list[int], Pool]:
-    """The swaps applied one after the other with execute_route, as a slot must: each one's
-    output (0 for a revert) and the pool at the end."""
-    pools, outs = dict(pools), []
-    for route, min_amount_out in swaps:
-        amount_out, states, _ = execute_route(pools, route)
-        settled = amount_out >= min_amount_out
-        outs.append(amount_out if settled else 0)
-        if settled:
-            pools.update(states)
-    return outs, pools[POOL]
-
-
-async def test_sends_land_in_one_slot_each_priced_after_the_previous(db: Settings) -> None:
-    async with chain_and_executor(db) as (chain, executor):
-        start = await executor.store.snapshot([POOL])
-        routes = [
-            best_route({POOL: start.pools[POOL]}, SOL.mint, USDC.mint, sol * 10**9)
-            for sol in (5, 20, 1, 40, 3)
-        ]
-        assert all({leg.pool_id for leg in r.legs} == {POOL} for r in routes)
-        # The fourth asks for more than it can get; the second was declared dead before sending.
-        mins = [1, 1, 1, routes[3].amount_out * 2, 1]
-        orders, signatures = [str(uuid.uuid4()) for _ in routes], [new_signature() for _ in routes]
-        assert (await chain.expire(signatures[1], orders[1])).status == "dead"
-        async with asyncio.timeout(10):
-            records: list[TxRecord] = await asyncio.gather(
-                *(
-                    chain.send(s, o, r, m)
-                    for s, o, r, m in zip(signatures, orders, routes, mins, strict=True)
-                )
-            )
-        end = await executor.store.snapshot([POOL])
-        ledgers = [await order_transactions(chain._redis, db.redis_namespace, o) for o in orders]
-
-    assert [r.status for r in records] == ["settled", "dead", "settled", "slippage", "settled"]
-    landed = [i for i, r in enumerate(records) if r.status != "dead"]
-    assert len({records[i].slot for i in landed}) == 1  # one slot
-    assert int(end.versions[POOL]) == int(start.versions[POOL]) + 1  # one commit for the slot
-    outs, expected_pool = replay(start.pools, [(routes[i], mins[i]) for i in landed])
-    assert [records[i].amount_out for i in landed] == outs
-    assert end.pools[POOL] == expected_pool
-    # Later swaps were priced on the pool the earlier ones left: less than their quotes.
-    assert records[2].amount_out < routes[2].amount_out
-    assert records[4].amount_out < routes[4].amount_out
-    before, after = start.pools[POOL], end.pools[POOL]
-    assert isinstance(before, CpmmPool) and isinstance(after, CpmmPool)
-    settled = [i for i, r in enumerate(records) if r.status == "settled"]
-    assert after.reserve_a - before.reserve_a == sum(routes[i].amount_in for i in settled)
-    assert before.reserve_b - after.reserve_b == sum(records[i].amount_out for i in settled)
-    # Each decided signature is listed once, under its own order.
-    assert [[(s, r.status) for s, r in ledger] for ledger in ledgers] == [
-        [(s, r.status)] for s, r in zip(signatures, records, strict=True)
-    ]
 
 
 async def test_submits_together_share_one_insert_and_keep_their_own_outcomes(db: Settings) -> None:

@@ -1,4 +1,4 @@
-"""One transaction per order on the chain (EXECUTION_CHAIN=solana), however alike the orders.
+"""One transaction per order on the chain, however alike the orders.
 
 Identical orders of one wallet built on one blockhash used to sign byte-identical
 transactions (Ed25519 is deterministic): one signature, run once by the chain, and every one
@@ -23,7 +23,7 @@ from tests.helpers.orders import RECORDS, new_order
 
 SOL, USDC = token_by_symbol("SOL"), token_by_symbol("USDC")
 # Slots long enough that the identical orders are all built on one blockhash.
-ON_CHAIN = {"EXECUTION_CHAIN": "solana", "CHAIN_SLOT_MS": "400"}
+ON_CHAIN = {"CHAIN_SLOT_MS": "400"}
 IDENTICAL = 4
 
 

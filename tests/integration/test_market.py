@@ -1,73 +1,20 @@
-"""The simulated market on real Redis and real engine processes: pools shared by everyone,
-swaps that move them atomically, quotes that see the moves, slippage checked at landing."""
+"""The market on real engine processes and their chain: quotes that see a swap's move, Jupiter's
+quote shape, the pools per venue; and the arbitrageur's plan."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import random
 from decimal import Decimal
 
 import httpx
-import redis.asyncio as aioredis
-import websockets
 
-from shared.config import Settings
-from shared.dex.activity import ARBITRAGE_THRESHOLD_BPS, arbitrage, market_tick
+from shared.dex.activity import ARBITRAGE_THRESHOLD_BPS, plan_arbitrage
 from shared.dex.cpmm import CpmmPool
+from shared.dex.market_seed import seed_pools
 from shared.dex.pools import spot_price, swap
-from shared.dex.store import PoolStore
 from shared.tokens import token_by_symbol
-from tests.helpers.engine import (
-    Engine,
-    EngineFactory,
-    SettingsFactory,
-    trade_sol_usdc,
-    wait_terminal,
-)
+from tests.helpers.engine import Engine, wait_terminal
 
 SOL, USDC = token_by_symbol("SOL"), token_by_symbol("USDC")
-
-
-async def store_for(settings: Settings) -> tuple[aioredis.Redis, PoolStore]:
-    client = aioredis.from_url(settings.redis_url)
-    return client, PoolStore(client, settings.redis_namespace)
-
-
-async def test_a_stale_quote_beyond_slippage_fails_and_moves_nothing(
-    engine_factory: EngineFactory,
-) -> None:
-    # The simulated chain's own behaviour (the pools in Redis, moved under an order in flight);
-    # on the chain the programs' slippage errors are named by tests/unit/test_chain_transactions.
-    engine: Engine = await engine_factory(
-        DEX_EXECUTION_LATENCY_MS="800", EXECUTION_CHAIN="simulated"
-    )
-    client, store = await store_for(engine.settings)
-    try:
-        async with httpx.AsyncClient() as http:
-            order_id = (await engine.submit(http, slippageBps=10)).json()["orderId"]
-        url = f"{engine.ws_url()}/api/orders/ws?orderId={order_id}"
-        events = []
-        async with asyncio.timeout(30), websockets.connect(url) as socket:
-            async for message in socket:
-                events.append(json.loads(message))
-                if events[-1]["status"] == "submitted":
-                    # While the transaction is in flight the market drops by about 1%.
-                    await trade_sol_usdc(
-                        engine.settings.redis_url,
-                        engine.settings.redis_namespace,
-                        0.005,
-                        sell_sol=True,
-                    )
-                    before_landing = await store.snapshot()
-        assert [e["status"] for e in events][-2:] == ["submitted", "failed"]
-        assert events[-1]["data"]["error"]["code"] == "SLIPPAGE_EXCEEDED"
-        assert events[-1]["attempt"] == 1  # not retried
-        after = await store.snapshot()
-        assert after.pools == before_landing.pools  # the reverted swap moved no pool
-        assert after.versions == before_landing.versions
-    finally:
-        await client.aclose()
 
 
 async def test_a_swap_moves_the_next_quote(engine: Engine) -> None:
@@ -130,70 +77,16 @@ async def test_pools_are_listed_per_venue(engine: Engine) -> None:
     assert 100 < float(by_id["raydium-SOL-USDC"]["price"]) < 200
 
 
-async def test_concurrent_swaps_on_one_pool_lose_no_update(
-    settings_factory: SettingsFactory,
-) -> None:
-    settings: Settings = await settings_factory()
-    clients = [aioredis.from_url(settings.redis_url) for _ in range(4)]
-    stores = [PoolStore(c, settings.redis_namespace) for c in clients]
-    try:
-        await stores[0].seed(settings.sim_seed)
-        start = (await stores[0].snapshot()).pools["raydium-SOL-USDC"]
-        assert isinstance(start, CpmmPool)
-        rng = random.Random(7)
-        swaps = [(rng.choice((SOL.mint, USDC.mint)), rng.randint(10**6, 10**10)) for _ in range(60)]
-
-        async def trade(store: PoolStore, mint_in: str, amount: int) -> tuple[int, int, int]:
-            while True:  # optimistic: recompute on the newer state until the commit lands
-                snapshot = await store.snapshot()
-                result, after = swap(snapshot.pools["raydium-SOL-USDC"], mint_in, amount)
-                if await store.commit(snapshot, {"raydium-SOL-USDC": after}) == 1:
-                    return (amount, result.amount_out, 1 if mint_in == SOL.mint else 0)
-
-        done = await asyncio.gather(
-            *(trade(stores[i % 4], mint, amount) for i, (mint, amount) in enumerate(swaps))
-        )
-        end = (await stores[0].snapshot()).pools["raydium-SOL-USDC"]
-        assert isinstance(end, CpmmPool)
-        sol_in = sum(a for a, _, is_sol in done if is_sol) - sum(
-            o for _, o, is_sol in done if not is_sol
-        )
-        usdc_in = sum(a for a, _, is_sol in done if not is_sol) - sum(
-            o for _, o, is_sol in done if is_sol
-        )
-        # Every swap's input and output is in the reserves: none was lost or applied twice.
-        assert end.reserve_a == start.reserve_a + sol_in
-        assert end.reserve_b == start.reserve_b + usdc_in
-        assert end.reserve_a * end.reserve_b >= start.reserve_a * start.reserve_b  # fees stay in
-        versions = (await stores[0].snapshot()).versions
-        assert int(versions["raydium-SOL-USDC"]) == 1 + len(swaps)
-    finally:
-        for client in clients:
-            await client.aclose()
-
-
-async def test_market_activity_moves_prices_and_arbitrage_pulls_venues_together(
-    settings_factory: SettingsFactory,
-) -> None:
-    settings: Settings = await settings_factory()
-    client, store = await store_for(settings)
-    try:
-        await store.seed(settings.sim_seed)
-        before = await store.snapshot()
-        landed = await market_tick(store, random.Random(3), trades_per_second=40)
-        assert landed >= 20
-        after = await store.snapshot()
-        moved = [p for p in before.pools if before.versions[p] != after.versions[p]]
-        assert len(moved) >= 5
-        # Push one venue 5% away from the other, then let the arbitrageur act.
-        snapshot = await store.snapshot()
-        raydium = snapshot.pools["raydium-SOL-USDC"]
-        _, pushed = swap(raydium, SOL.mint, raydium.reserve_a // 20)  # type: ignore[union-attr]
-        assert await store.commit(snapshot, {"raydium-SOL-USDC": pushed}) == 1
-        assert await arbitrage(store) >= 1
-        pools = (await store.snapshot()).pools
-        prices = [spot_price(pools[f"{v}-SOL-USDC"], SOL.mint) for v in ("raydium", "meteora")]
-        gap_bps = (max(prices) / min(prices) - 1) * 10_000
-        assert gap_bps <= ARBITRAGE_THRESHOLD_BPS + 10
-    finally:
-        await client.aclose()
+def test_arbitrage_pulls_a_venue_pushed_away_back_within_the_threshold() -> None:
+    # The arbitrageur's plan, applied as the chain applies its swaps (one after the other).
+    pools = dict(seed_pools(42))
+    raydium = pools["raydium-SOL-USDC"]
+    assert isinstance(raydium, CpmmPool)
+    _, pools["raydium-SOL-USDC"] = swap(raydium, SOL.mint, raydium.reserve_a // 20)  # 5% away
+    planned = plan_arbitrage(pools)
+    assert {p.pool_id for p in planned} >= {"raydium-SOL-USDC", "meteora-SOL-USDC"}
+    for step in planned:
+        _, pools[step.pool_id] = swap(pools[step.pool_id], step.mint_in, step.amount)
+    prices = [spot_price(pools[f"{v}-SOL-USDC"], SOL.mint) for v in ("raydium", "meteora")]
+    gap_bps = (max(prices) / min(prices) - 1) * 10_000
+    assert gap_bps <= ARBITRAGE_THRESHOLD_BPS + 10

@@ -279,7 +279,8 @@ class Accepted:
     id: str
     body: dict[str, Any]
     expect: dict[str, Any]  # fields of GET /api/orders/{id}
-    # A 1 bps tolerance may fail with SLIPPAGE_EXCEEDED: the simulated fill drifts up to 0.3%.
+    # A 1 bps tolerance may fail with SLIPPAGE_EXCEEDED: the living market may move the pool
+    # before the landing.
     may_fail_on_slippage: bool = False
 
 

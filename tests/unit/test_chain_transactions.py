@@ -41,8 +41,7 @@ from shared.chain.transactions import (
 )
 from shared.dex.market_seed import seed_pools
 from shared.dex.routing import Leg, Route, best_route
-from shared.execution import OrderToExecute
-from shared.execution_chain import compute_budget, order_failure
+from shared.execution import OrderToExecute, compute_budget, order_failure
 from shared.tokens import token_by_symbol
 from shared.venues.genesis import genesis_addresses
 

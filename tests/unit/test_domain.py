@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import base58
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.config import SettingsError, load_settings
-from shared.dex.chain import new_signature
 from shared.quotes import min_amount_out
 from shared.tokens import TOKENS, find_token, token_by_symbol
 
@@ -46,26 +44,15 @@ def test_min_amount_out_applies_slippage_rounding_down() -> None:
     assert min_amount_out(1, 5000) == 0
 
 
-def test_signatures_look_like_solana() -> None:
-    signature = new_signature()
-    assert len(base58.b58decode(signature)) == 64
-    assert 86 <= len(signature) <= 88
-    assert new_signature() != signature
-
-
 def test_settings_defaults_and_errors_name_the_variable() -> None:
     settings = load_settings({})
     assert settings.queue_concurrency == 10
     assert settings.queue_rate_limit_per_minute == 100
     assert settings.queue_max_attempts == 3
     assert settings.dex_quote_latency_ms == 200
-    assert settings.dex_execution_latency_ms == (2000, 3000)
-    assert load_settings({"DEX_EXECUTION_LATENCY_MS": "5"}).dex_execution_latency_ms == (5, 5)
     for name, value in [
         ("QUEUE_CONCURRENCY", "zero"),
         ("QUEUE_CONCURRENCY", "0"),
-        ("DEX_FAILURE_RATE", "1.5"),
-        ("DEX_EXECUTION_LATENCY_MS", "300-100"),
         ("LOG_FORMAT", "xml"),
         ("DATABASE_URL", "mysql://x"),
         ("PORT", "70000"),
