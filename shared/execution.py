@@ -48,7 +48,7 @@ from shared.chain.transactions import (
     SIMULATION_CU_LIMIT,
     RouteTooLarge,
     cu_limit_from_simulation,
-    route_transaction,
+    route_builder,
 )
 from shared.db import pool
 from shared.dex.pool_maths import SwapResult
@@ -296,35 +296,31 @@ class Executor:
         wallet = Pubkey.from_string(order.wallet_address)
         executor = self.cluster.executor.keypair
 
-        def build(route: Route, limit: int) -> VersionedTransaction:
-            return route_transaction(
-                route,
-                wallet,
-                executor,
-                self.pools.addresses,
-                pools,
-                order.floor(route.amount_out),
-                int(time.time()),
-                blockhash.blockhash,
-                compute_unit_limit=limit,
-                compute_unit_price=price,
-            )
-
         for route in routes:  # the best route that fits one transaction
             try:
-                trial = build(route, SIMULATION_CU_LIMIT)
+                builder = route_builder(
+                    route,
+                    wallet,
+                    executor,
+                    self.pools.addresses,
+                    pools,
+                    order.floor(route.amount_out),
+                    int(time.time()),
+                    blockhash.blockhash,
+                    compute_unit_limit=SIMULATION_CU_LIMIT,
+                    compute_unit_price=price,
+                )
             except RouteTooLarge:
                 continue
             break
         else:
             raise PermanentFailure("NO_ROUTE", "no route fits one transaction")
+        trial = builder.first
         simulation = await self.cluster.rpc.simulate(bytes(trial))
         if simulation.err is not None:
             raise order_failure(simulation.err, trial, order, order.floor(route.amount_out))
         tx, limit = await self._own_transaction(
-            order,
-            lambda limit: build(route, limit),
-            cu_limit_from_simulation(simulation.units_consumed or 0),
+            order, builder.at, cu_limit_from_simulation(simulation.units_consumed or 0)
         )
         floor = order.floor(route.amount_out)
         sent = Submitted(str(tx.signatures[0]), bytes(tx), blockhash.last_valid_block_height)

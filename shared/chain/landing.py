@@ -6,10 +6,13 @@ past the transaction's lastValidBlockHeight it can never land. Meanwhile it rese
 signed bytes (a leader may have dropped them; the same bytes can land only once).
 
 `Landings` does that for all of this process's transactions together: on every new slot
-(slotSubscribe, and at least every `poll_s` should notifications stop), one getBlockHeight,
-THEN one getSignatureStatuses for every signature — the height first, so that a signature
-still unknown after a height past its lastValidBlockHeight is known never to land — and one
-batch of resends for those not sent for `resend_s`. While the node is unreachable nothing is
+(slotSubscribe, and at least every `poll_s` should notifications stop), one
+getSignatureStatuses for every signature and one batch of resends for those not sent for
+`resend_s`, then one getBlockHeight for the next round. A signature is declared expired only
+against a height read BEFORE the statuses that still did not know it (the previous round's):
+read after, the transaction might have landed in between at a height it was still valid at.
+The height is not on the path of a landing: a landed transaction is known one status read
+after its slot. While the node is unreachable nothing is
 decided: the watch goes on when it is back.
 """
 
@@ -66,6 +69,7 @@ class Landings:
         self.resend_s = resend_s
         self.checks = 0  # rounds of status reads, for the tests and the metrics
         self._watched: dict[str, _Watched] = {}
+        self._height = -1  # the block height read before the next status read; -1: none yet
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -124,11 +128,12 @@ class Landings:
     async def _check(self) -> None:
         watched = dict(self._watched)
         signatures = list(watched)
-        height = await self.rpc.block_height()  # before the statuses: see the module
+        height = self._height  # read before these statuses: see the module
         statuses = await self.rpc.signature_statuses(signatures)
         self.checks += 1
         now = time.monotonic()
         resend: list[tuple[str, _Watched]] = []
+        unknown: list[_Watched] = []  # still unknown to the chain, not yet expired
         for signature, status in zip(signatures, statuses, strict=True):
             entry = watched[signature]
             outcome: Landed | Expired | None = None
@@ -136,8 +141,10 @@ class Landings:
                 outcome = Landed(status)
             elif status is None and height > entry.last_valid_block_height:
                 outcome = Expired(height)
-            elif status is None and now - entry.sent_at >= self.resend_s:
-                resend.append((signature, entry))
+            elif status is None:
+                unknown.append(entry)
+                if now - entry.sent_at >= self.resend_s:
+                    resend.append((signature, entry))
             if outcome is not None:
                 self._watched.pop(signature, None)
                 for waiter in entry.waiters:
@@ -145,3 +152,6 @@ class Landings:
                         waiter.set_result(outcome)
         if resend:
             await asyncio.gather(*(self._send(signature, entry) for signature, entry in resend))
+        self._height = await self.rpc.block_height()
+        if any(entry.last_valid_block_height < self._height for entry in unknown):
+            self._wake.set()  # one may have expired: the next status read decides it now

@@ -54,6 +54,7 @@ the 64-account-lock limit cannot bind first.)
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.hash import Hash
@@ -256,6 +257,59 @@ def route_transaction(
     """`route_instructions` + `build_route_transaction`, with EXTRA_BIN_ARRAYS spare bin arrays
     per DLMM leg, fewer when that is what it takes to fit (the last attempt has none).
     RouteTooLarge when even that does not fit."""
+    return route_builder(
+        route,
+        wallet,
+        executor,
+        venues,
+        pools,
+        min_amount_out,
+        now_s,
+        blockhash,
+        compute_unit_limit=compute_unit_limit,
+        compute_unit_price=compute_unit_price,
+        create_output_ata=create_output_ata,
+    ).first
+
+
+@dataclass(frozen=True, slots=True)
+class RouteBuilder:
+    """A route's transaction built once (`first`, at the limit asked), and again at any other
+    compute-unit limit from the same instructions (`at`): the limit's instruction has a fixed
+    size, so whatever fits at one limit fits at all."""
+
+    first: VersionedTransaction
+    instructions: list[Instruction]
+    executor: Keypair
+    blockhash: Hash
+    compute_unit_price: int
+
+    def at(self, compute_unit_limit: int) -> VersionedTransaction:
+        return build_route_transaction(
+            self.instructions,
+            self.executor,
+            self.blockhash,
+            compute_unit_limit=compute_unit_limit,
+            compute_unit_price=self.compute_unit_price,
+        )
+
+
+def route_builder(
+    route: Route,
+    wallet: Pubkey,
+    executor: Keypair,
+    venues: Callable[[str], VenueAddresses],
+    pools: Mapping[str, Pool],
+    min_amount_out: int,
+    now_s: int,
+    blockhash: Hash,
+    *,
+    compute_unit_limit: int,
+    compute_unit_price: int,
+    create_output_ata: bool = True,
+) -> RouteBuilder:
+    """route_transaction's transaction, with what it takes to build it again at another
+    compute-unit limit. RouteTooLarge when it does not fit."""
     for extra in range(EXTRA_BIN_ARRAYS, -1, -1):
         instructions = route_instructions(
             route,
@@ -269,7 +323,7 @@ def route_transaction(
             create_output_ata=create_output_ata,
         )
         try:
-            return build_route_transaction(
+            first = build_route_transaction(
                 instructions,
                 executor,
                 blockhash,
@@ -279,6 +333,8 @@ def route_transaction(
         except RouteTooLarge:
             if extra == 0:
                 raise
+            continue
+        return RouteBuilder(first, instructions, executor, blockhash, compute_unit_price)
     raise AssertionError("unreachable")
 
 

@@ -12,6 +12,7 @@ rates in 1e9; volatility in Meteora's units (10,000 per bin). Pure functions ove
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from collections.abc import Iterable, Sequence
@@ -27,6 +28,7 @@ from shared.venues.spl import (
     TOKEN_PROGRAM_ID,
     GenesisAccount,
     decode_token_account,
+    pda_cache,
     rent_exempt_lamports,
     token_account_genesis,
 )
@@ -397,6 +399,9 @@ def encode_bin_array(array: BinArray) -> bytes:
     return head + b"".join(encode_bin(b) for b in array.bins)
 
 
+# A swap rewrites the bins of one or two arrays of a pair: the pool cache decodes the pair
+# again on each swap, and finds the other arrays' bytes here (a BinArray is frozen).
+@functools.lru_cache(maxsize=256)
 def decode_bin_array(data: bytes) -> BinArray:
     _check(data, BIN_ARRAY_DISCRIMINATOR, BIN_ARRAY_LEN, "BinArray")
     _, index, version, _, lb_pair = _BIN_ARRAY_HEAD.unpack_from(data)
@@ -466,12 +471,14 @@ def _sorted(mint_x: Pubkey, mint_y: Pubkey) -> tuple[bytes, bytes]:
     return (a, b) if a < b else (b, a)
 
 
+@pda_cache
 def lb_pair_address(mint_x: Pubkey, mint_y: Pubkey, bin_step: int) -> tuple[Pubkey, int]:
     """A permissionless pair (first version): seeds [min(mints), max(mints), bin_step u16 LE]."""
     lo, hi = _sorted(mint_x, mint_y)
     return Pubkey.find_program_address([lo, hi, bin_step.to_bytes(2, "little")], PROGRAM_ID)
 
 
+@pda_cache
 def lb_pair_address2(
     mint_x: Pubkey, mint_y: Pubkey, bin_step: int, base_factor: int
 ) -> tuple[Pubkey, int]:
@@ -481,27 +488,32 @@ def lb_pair_address2(
     return Pubkey.find_program_address(seeds, PROGRAM_ID)
 
 
+@pda_cache
 def bin_array_address(lb_pair: Pubkey, index: int) -> Pubkey:
     """Bin array `index` (bins index*70 .. index*70+69): [b"bin_array", lb_pair, index i64 LE]."""
     seeds = [BIN_ARRAY_SEED, bytes(lb_pair), index.to_bytes(8, "little", signed=True)]
     return Pubkey.find_program_address(seeds, PROGRAM_ID)[0]
 
 
+@pda_cache
 def reserve_address(lb_pair: Pubkey, mint: Pubkey) -> Pubkey:
     """A pair's reserve token account for `mint`: seeds [lb_pair, mint]."""
     return Pubkey.find_program_address([bytes(lb_pair), bytes(mint)], PROGRAM_ID)[0]
 
 
+@pda_cache
 def oracle_address(lb_pair: Pubkey) -> Pubkey:
     """seeds [b"oracle", lb_pair]"""
     return Pubkey.find_program_address([ORACLE_SEED, bytes(lb_pair)], PROGRAM_ID)[0]
 
 
+@pda_cache
 def bitmap_extension_address(lb_pair: Pubkey) -> Pubkey:
     """seeds [b"bitmap", lb_pair]"""
     return Pubkey.find_program_address([BITMAP_SEED, bytes(lb_pair)], PROGRAM_ID)[0]
 
 
+@pda_cache
 def event_authority_address() -> Pubkey:
     """Anchor's event-CPI authority: seeds [b"__event_authority"]."""
     return Pubkey.find_program_address([EVENT_AUTHORITY_SEED], PROGRAM_ID)[0]

@@ -35,6 +35,7 @@ from shared.venues.spl import (
     associated_token_address,
     decode_token_account,
     encode_mint,
+    pda_cache,
     rent_exempt_lamports,
     token_account_genesis,
 )
@@ -311,16 +312,19 @@ def empty_observation_state(pool_state: Pubkey) -> ObservationState:
 # ---- PDAs ---------------------------------------------------------------------------------
 
 
+@pda_cache
 def authority_address() -> tuple[Pubkey, int]:
     """The vault and LP-mint authority: seeds [AUTH_SEED]."""
     return Pubkey.find_program_address([AUTH_SEED], PROGRAM_ID)
 
 
+@pda_cache
 def amm_config_address(index: int) -> tuple[Pubkey, int]:
     """An AmmConfig: seeds [b"amm_config", index as u16 big-endian]."""
     return Pubkey.find_program_address([AMM_CONFIG_SEED, index.to_bytes(2, "big")], PROGRAM_ID)
 
 
+@pda_cache
 def pool_state_address(amm_config: Pubkey, token_0_mint: Pubkey, token_1_mint: Pubkey) -> Pubkey:
     """A pool created by `initialize`: seeds [b"pool", amm_config, token_0_mint, token_1_mint]."""
     return Pubkey.find_program_address(
@@ -328,17 +332,20 @@ def pool_state_address(amm_config: Pubkey, token_0_mint: Pubkey, token_1_mint: P
     )[0]
 
 
+@pda_cache
 def vault_address(pool_state: Pubkey, mint: Pubkey) -> Pubkey:
     """A pool's vault for `mint`: seeds [b"pool_vault", pool_state, mint]."""
     seeds = [POOL_VAULT_SEED, bytes(pool_state), bytes(mint)]
     return Pubkey.find_program_address(seeds, PROGRAM_ID)[0]
 
 
+@pda_cache
 def lp_mint_address(pool_state: Pubkey) -> Pubkey:
     """A pool's LP mint: seeds [b"pool_lp_mint", pool_state]."""
     return Pubkey.find_program_address([POOL_LP_MINT_SEED, bytes(pool_state)], PROGRAM_ID)[0]
 
 
+@pda_cache
 def observation_address(pool_state: Pubkey) -> Pubkey:
     """A pool's oracle: seeds [b"observation", pool_state]."""
     return Pubkey.find_program_address([OBSERVATION_SEED, bytes(pool_state)], PROGRAM_ID)[0]

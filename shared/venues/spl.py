@@ -7,6 +7,7 @@ Layouts are SPL Token's (`spl-token` `state.rs`): a mint is 82 bytes, a token ac
 
 from __future__ import annotations
 
+import functools
 import struct
 
 import msgspec
@@ -155,6 +156,12 @@ def token_account_amount(data: bytes) -> int:
     return int(struct.unpack_from("<Q", data, 64)[0])
 
 
+# Program-derived addresses are pure functions of their seeds, and finding one hashes up to a
+# few hundred candidates: every venue module caches its PDAs with this (bounded by wallets).
+pda_cache = functools.lru_cache(maxsize=65_536)
+
+
+@pda_cache
 def associated_token_address(
     owner: Pubkey, mint: Pubkey, token_program: Pubkey = TOKEN_PROGRAM_ID
 ) -> Pubkey:
