@@ -32,11 +32,7 @@ from shared.jobs.queue import EXECUTE_ORDER, create_queue, redis_client
 from shared.jobs.saq_fork import OrderWorker
 from shared.orders.records import OrderRecords, OrderSteps
 from shared.ratelimit import StartLimiter
-from shared.sweep import (
-    forget_old_confirmation_counts,
-    forget_old_idempotency_keys,
-    sweep_stale_orders,
-)
+from shared.sweep import forget_old_rows, sweep_stale_orders
 from shared.telemetry.reporting import start_reporting, stop_reporting
 from shared.tokens import load_launched_tokens, token_by_symbol
 from shared.waiting.book import WaitingBook
@@ -49,8 +45,7 @@ log = structlog.get_logger(__name__)
 async def sweep_orders(ctx: dict[str, Any]) -> int:
     deps: WorkerDeps = ctx["deps"]
     enqueued = await sweep_stale_orders(ctx["worker"].queue, deps.settings)
-    await forget_old_idempotency_keys()
-    await forget_old_confirmation_counts()
+    await forget_old_rows()
     if enqueued:
         log.warning("stale orders re-enqueued", count=enqueued)
     return enqueued

@@ -38,35 +38,34 @@ async def sweep_stale_orders(queue: RedisQueue, settings: Settings) -> int:
     return enqueued
 
 
-IDEMPOTENCY_KEEP = "48 hours"
-_last_forget = 0.0
+# What the sweep forgets, each at most every so many seconds: rows that no longer matter.
+# Idempotency-Keys after 48 hours; the per-second confirmation counters after the hour the
+# metrics read; signature claims after a day (a claim matters only while its transaction's
+# blockhash is recent enough to build on: about a minute on Solana).
+_FORGET = {
+    "idempotency keys": (
+        600.0,
+        "DELETE FROM idempotency_keys WHERE created_at < clock_timestamp() - interval '48 hours'",
+    ),
+    "confirmation counts": (
+        60.0,
+        "DELETE FROM order_confirmations WHERE second < floor(extract(epoch FROM now())) - 3600",
+    ),
+    "signature claims": (
+        600.0,
+        "DELETE FROM order_signatures WHERE created_at < clock_timestamp() - interval '1 day'",
+    ),
+}
+_last_forgot: dict[str, float] = {}
 
 
-async def forget_old_idempotency_keys(every_s: float = 600.0) -> int:
-    """Drop Idempotency-Keys older than IDEMPOTENCY_KEEP; at most every `every_s` seconds."""
-    global _last_forget
-    if time.monotonic() - _last_forget < every_s:
-        return 0
-    _last_forget = time.monotonic()
-    status = await pool().execute(
-        "DELETE FROM idempotency_keys"
-        f" WHERE created_at < clock_timestamp() - interval '{IDEMPOTENCY_KEEP}'"
-    )
-    return int(status.split()[-1])
-
-
-CONFIRMATIONS_KEEP_S = 3600  # the per-second confirmation counters the metrics may read
-_last_trim = 0.0
-
-
-async def forget_old_confirmation_counts(every_s: float = 60.0) -> int:
-    """Drop per-second confirmation counters older than an hour; at most every `every_s`."""
-    global _last_trim
-    if time.monotonic() - _last_trim < every_s:
-        return 0
-    _last_trim = time.monotonic()
-    status = await pool().execute(
-        "DELETE FROM order_confirmations WHERE second < floor(extract(epoch FROM now())) - $1",
-        CONFIRMATIONS_KEEP_S,
-    )
-    return int(status.split()[-1])
+async def forget_old_rows() -> dict[str, int]:
+    """Run each of _FORGET's deletes that is due; how many rows each removed."""
+    removed = {}
+    for what, (every_s, statement) in _FORGET.items():
+        if time.monotonic() - _last_forgot.get(what, float("-inf")) < every_s:
+            continue
+        _last_forgot[what] = time.monotonic()
+        status = await pool().execute(statement)
+        removed[what] = int(status.split()[-1])
+    return removed
