@@ -33,9 +33,7 @@ async def test_the_sweep_forgets_old_rows_and_keeps_young_ones(db: Settings) -> 
     removed = await forget_old_rows()
     assert removed == {"idempotency keys": 1, "confirmation counts": 1, "signature claims": 1}
     async with pool().acquire() as conn:
-        assert [r["key"] for r in await conn.fetch("SELECT key FROM idempotency_keys")] == [
-            "young"
-        ]
+        assert [r["key"] for r in await conn.fetch("SELECT key FROM idempotency_keys")] == ["young"]
         assert await conn.fetchval("SELECT array_agg(n) FROM order_confirmations") == [4]
         kept = await conn.fetchval("SELECT array_agg(signature) FROM order_signatures")
         assert kept == ["young"]
