@@ -17,6 +17,7 @@ import structlog
 from saq import CronJob
 
 from functions.execute_order import WorkerDeps, execute_order
+from shared.chain.blockhash import RecentBlockhash
 from shared.chain.cluster import Cluster
 from shared.chain.landing import Landings
 from shared.chain.market import ChainMarket
@@ -79,6 +80,8 @@ async def open_executor(settings: Settings, steps: OrderSteps) -> Executor:
     pools = await ChainPools.load(cluster.rpc, subscriptions)
     landings = Landings(cluster.rpc, subscriptions)
     await landings.start()
+    blockhashes = RecentBlockhash(cluster.rpc, subscriptions)
+    await blockhashes.start()
     local = await cluster.name() == "localnet"
     if local:
         await fund_executor(cluster)
@@ -88,7 +91,9 @@ async def open_executor(settings: Settings, steps: OrderSteps) -> Executor:
         await cluster.genesis_hash(),
         enabled=local and settings.sim_airdrop_on_first_order,
     )
-    return Executor(steps, pools, cluster, landings, starter, settings.dex_quote_latency_ms)
+    return Executor(
+        steps, pools, cluster, landings, blockhashes, starter, settings.dex_quote_latency_ms
+    )
 
 
 EXECUTOR_FLOAT_LAMPORTS = 1_000 * 10**9  # the fees and token-account rent of many orders
@@ -113,6 +118,7 @@ async def close_executor(executor: Executor) -> None:
     process is exiting: its sockets go with it)."""
     for name, closing in (
         ("landings", executor.landings.close),
+        ("blockhashes", executor.blockhashes.close),
         ("pool cache", executor.pools.close),
         ("subscriptions", executor.pools.subscriptions.close),
         ("rpc", executor.cluster.close),

@@ -7,7 +7,8 @@ owns the order and the attempt stops quietly.
   to the next best when a route does not fit one transaction;
 - building: the route as one v0 transaction signed by the executor (shared/chain/
   transactions.py); its compute-unit limit from a simulation plus a margin, its price from the
-  order's priorityFee ("auto": the recent prioritization fees of the pools it writes); a
+  order's priorityFee ("auto": the recent prioritization fees of the pools it writes), its
+  blockhash the latest this process has read (shared/chain/blockhash.py); a
   simulation that fails says why at once (INSUFFICIENT_FUNDS, NOT_APPROVED, SLIPPAGE_EXCEEDED)
   and nothing is sent;
 - submitted: the signature is first claimed for the order (shared/orders/signatures.py): two
@@ -39,6 +40,7 @@ import structlog
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
+from shared.chain.blockhash import RecentBlockhash
 from shared.chain.cluster import Cluster
 from shared.chain.landing import Expired, Landed, Landings
 from shared.chain.pools import ChainPools
@@ -226,6 +228,7 @@ class Executor:
     pools: ChainPools
     cluster: Cluster
     landings: Landings
+    blockhashes: RecentBlockhash
     starter: StarterFunding
     quote_latency_ms: int = 0
     claims: SignatureClaims = field(default_factory=SignatureClaims)
@@ -292,7 +295,7 @@ class Executor:
         except NoRoute as exc:
             raise PermanentFailure("NO_ROUTE", str(exc)) from None
         price = await self._compute_unit_price(order, routes[0])
-        blockhash = await self.cluster.rpc.latest_blockhash()
+        blockhash = await self.blockhashes.get()
         wallet = Pubkey.from_string(order.wallet_address)
         executor = self.cluster.executor.keypair
 

@@ -23,6 +23,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
+from shared.chain.blockhash import RecentBlockhash
 from shared.chain.pool_accounts import base_and_quote
 from shared.chain.pools import ChainPools
 from shared.chain.pubsub import ChainSubscriptions
@@ -238,6 +239,36 @@ async def test_statuses_and_blockhashes_are_coalesced(
     hashes = await asyncio.gather(*(rpc.latest_blockhash() for _ in range(10)))
     assert rpc.http_requests - before == 1
     assert len(set(hashes)) == 1 and hashes[0].last_valid_block_height > await rpc.slot()
+
+
+async def test_the_recent_blockhash_is_at_hand_and_follows_the_slots(
+    client: Callable[..., Awaitable[Client]],
+) -> None:
+    c = await client()
+    blockhashes = RecentBlockhash(c.rpc, c.subscriptions)
+    await blockhashes.start()
+    try:
+        first = await blockhashes.get()  # nothing read yet: read now
+        before = c.rpc.http_requests
+        assert await blockhashes.get() == first  # at hand: no request
+        assert c.rpc.http_requests == before
+        seen = {first.blockhash}
+        await until(lambda: _new_blockhash(blockhashes, seen))  # read again after slots
+        assert (await blockhashes.get()).last_valid_block_height > first.last_valid_block_height
+        # Notifications stopped (the socket closed): an old blockhash is read afresh.
+        await c.subscriptions.close()
+        stale = await blockhashes.get()
+        blockhashes._current = (time.monotonic() - 60, stale)
+        before = c.rpc.http_requests
+        fresh = await blockhashes.get()
+        assert c.rpc.http_requests == before + 1
+        assert fresh.last_valid_block_height >= stale.last_valid_block_height
+    finally:
+        await blockhashes.close()
+
+
+async def _new_blockhash(blockhashes: RecentBlockhash, seen: set[Hash]) -> bool:
+    return (await blockhashes.get()).blockhash not in seen
 
 
 async def test_transaction_and_token_balance_changes_of_a_transfer(
