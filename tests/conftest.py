@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 
 from shared.config import Settings, load_settings
+from tests.helpers.chain import check_engines_conserve
 from tests.helpers.engine import (
     FAST,
     Databases,
@@ -114,9 +115,10 @@ async def db(settings_factory: SettingsFactory) -> AsyncIterator[Settings]:
 
 @pytest.fixture
 async def engine_factory(
-    settings_factory: SettingsFactory, tmp_path: Path
+    settings_factory: SettingsFactory, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[EngineFactory]:
-    """`await start_engine(apis=1, workers=1, **env)`: real API and worker processes."""
+    """`await start_engine(apis=1, workers=1, **env)`: real API and worker processes. In a
+    test marked `faults`, each engine's chain is checked for conservation before it stops."""
     engines: list[Engine] = []
 
     async def start_engine(*, apis: int = 1, workers: int = 1, **env: str) -> Engine:
@@ -127,7 +129,11 @@ async def engine_factory(
         return engine
 
     yield start_engine
-    await asyncio.gather(*(engine.stop() for engine in engines))
+    try:
+        if request.node.get_closest_marker("faults") is not None:
+            await check_engines_conserve(engines)
+    finally:
+        await asyncio.gather(*(engine.stop() for engine in engines))
 
 
 @pytest.fixture

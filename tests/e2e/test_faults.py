@@ -40,6 +40,7 @@ from redis.asyncio.client import PubSub
 from infra.local_stack import LocalStack
 from shared.config import load_settings
 from shared.orders.statuses import TERMINAL
+from tests.helpers.chain import check_engines_conserve
 from tests.helpers.engine import (
     FAST,
     WALLET,
@@ -144,7 +145,8 @@ async def fault_engine(
     stack: LocalStack, template: str, tmp_path: Path
 ) -> AsyncIterator[EngineFactory]:
     """`await start(apis=1, workers=1, **env)`: engine processes on this module's servers,
-    with a fresh database and namespace. At the end both servers are running again."""
+    with a fresh database and namespace. At the end both servers are running again, and each
+    engine's chain is checked for conservation before it stops."""
     engines: list[Engine] = []
     databases = Databases(stack.database_url, template)  # go with the module's servers
 
@@ -172,7 +174,10 @@ async def fault_engine(
             await asyncio.to_thread(stack.start_postgres)
         if stack.redis is not None and stack.redis.poll() is not None:
             await asyncio.to_thread(stack.start_redis)
-        await asyncio.gather(*(engine.stop() for engine in engines))
+        try:
+            await check_engines_conserve(engines)
+        finally:
+            await asyncio.gather(*(engine.stop() for engine in engines))
 
 
 # --- helpers ------------------------------------------------------------------------------
