@@ -1,6 +1,6 @@
-"""The chain under faults: the validator SIGKILLed and restarted while
-orders are in flight; sends silently dropped (DEX_FAILURE_RATE); congestion, slots that hold a
-few swaps filled by other users outbidding the cheap orders until those expire.
+"""The chain under faults: the validator SIGKILLed and restarted while orders are in flight; sends
+silently dropped (DEX_FAILURE_RATE); congestion, slots that hold a few swaps filled by other
+users outbidding the cheap orders until those expire.
 
 Every run ends with `check_every_invariant`: every order ends (confirmed, or failed with a
 code), none settles twice, each confirmed order's transaction moved exactly its amountIn and
