@@ -1,5 +1,7 @@
 """POST /api/sim/airdrop: fund a wallet from the local chain's faucet, with the executor
-approved as the delegate of its token accounts (the stand-in for the `Approve` a user signs).
+approved as the delegate of its token accounts (the stand-in for the `Approve` a user signs),
+or, with `"approve": false`, without that approval (the wallet then signs its own Approve, as
+the desk's "Approve the engine" does).
 
 Mounted only when SIM_CONTROL_TOKEN is set (404 otherwise), and answers only to
 `Authorization: Bearer <SIM_CONTROL_TOKEN>` (401 otherwise); 409 on a chain without a faucet.
@@ -31,7 +33,7 @@ from shared.web.state import ApiState
 @post(
     "/api/sim/airdrop",
     status_code=200,
-    summary="Fund a wallet on the local chain (its faucet) and approve the executor",
+    summary="Fund a wallet on the local chain (its faucet); by default approve the executor",
     responses={
         400: ResponseSpec(ErrorBody),
         401: ResponseSpec(ErrorBody),
@@ -56,6 +58,7 @@ async def sim_airdrop(
             cluster.executor.pubkey,
             "faucet",
             chain=await cluster.genesis_hash(),
+            approve=data.approve,
         )
         assert signatures is not None
     except RpcError as exc:

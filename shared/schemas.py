@@ -201,10 +201,13 @@ class WalletBalances(Wire):
 
 
 class AirdropRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    """POST /api/sim/airdrop: amounts in UI units by symbol or mint, e.g. {"SOL": "5"}."""
+    """POST /api/sim/airdrop: amounts in UI units by symbol or mint, e.g. {"SOL": "5"}.
+    `approve` false funds without recording the executor as the accounts' delegate, so that
+    the wallet signs its own Approve (and until then its orders fail NOT_APPROVED)."""
 
     wallet_address: Annotated[str, Meta(min_length=32, max_length=44)]
     amounts: Annotated[dict[str, str], Meta(min_length=1, max_length=16)]
+    approve: bool = True
 
 
 class AirdropResult(Wire):

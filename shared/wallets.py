@@ -3,7 +3,8 @@
 The engine never holds a wallet's key: it spends from the wallet's token accounts as their
 approved delegate (the executor). On the local chain the faucet stands in for the one
 `Approve` a user signs: it mints the amounts into the wallet's associated token accounts and
-records the executor as their delegate. Every funding is recorded in `wallet_fundings`, so
+records the executor as their delegate — or, told not to, leaves that to the wallet's own
+Approve (the desk's "Approve the engine"). Every funding is recorded in `wallet_fundings`, so
 that a wallet funded through the faucet never gets the starter balance of its first order.
 """
 
@@ -20,6 +21,12 @@ from shared.schemas import FieldError, TokenBalanceView, WalletBalances
 from shared.tokens import Token, all_tokens, find_token
 
 U64_MAX = 2**64 - 1
+# The native SOL a funding tops the wallet up to: its own rent (890,880 lamports) and what it
+# pays for the transactions it signs itself, such as its Approve (5,000 lamports a signature,
+# 2,039,280 for each token account it creates). At exactly its rent a wallet can pay no fee:
+# the chain refuses a fee that would leave a rent-exempt account below rent
+# (InsufficientFundsForRent).
+WALLET_LAMPORTS = 50_000_000  # 0.05 SOL
 METHOD_NOT_FOUND = -32601  # JSON-RPC: the node has no such method
 
 
@@ -116,16 +123,20 @@ async def fund(
     *,
     chain: str,
     only_if_never_funded: bool = False,
+    approve: bool = True,
 ) -> list[str] | None:
     """Fund through the local faucet and wait until it has landed; recorded in
     wallet_fundings (`source`: "faucet" or "starter"). Every registry token gets an account
-    with the executor approved as its delegate (those not in `amounts` at zero), so that the
-    wallet can sell whatever it buys. One funding of a wallet at a time (an advisory lock on
-    it, held while the faucet works), so that a starter balance is given once, and never to a
-    wallet the faucet funded: with `only_if_never_funded` nothing happens (None) when the
-    wallet was funded before. RpcError when the chain has no faucet (-32601), FaucetFailed
-    when one of its transactions failed. `chain` is the chain's genesis hash: a funding
-    counts on the chain it was made on only (a new local ledger starts unfunded)."""
+    (those not in `amounts` at zero), so that the wallet can sell whatever it buys, with the
+    executor approved as its delegate for the whole u64 — unless `approve` is false: then no
+    approval is recorded (one recorded before stays) and the wallet must sign its own SPL
+    Token Approve. The wallet's native SOL is topped up to WALLET_LAMPORTS. One funding of a
+    wallet at a time (an advisory lock on it, held while the faucet works), so that a starter
+    balance is given once, and never to a wallet the faucet funded: with
+    `only_if_never_funded` nothing happens (None) when the wallet was funded before. RpcError
+    when the chain has no faucet (-32601), FaucetFailed when one of its transactions failed.
+    `chain` is the chain's genesis hash: a funding counts on the chain it was made on only (a
+    new local ledger starts unfunded)."""
     wallet = str(owner)
     async with pool().acquire() as conn, conn.transaction():
         await conn.execute(
@@ -140,7 +151,9 @@ async def fund(
             return None
         every = {token.mint: 0 for token in all_tokens()}
         every.update({token.mint: units for token, units in amounts.items()})
-        signatures = await rpc.fund_wallet(owner, every, delegate=executor)
+        signatures = await rpc.fund_wallet(
+            owner, every, delegate=executor if approve else None, lamports=WALLET_LAMPORTS
+        )
         statuses = await wait_landed(rpc, signatures)
         for signature, status in zip(signatures, statuses, strict=True):
             if status.err is not None:  # e.g. the balance would pass a u64

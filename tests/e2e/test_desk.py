@@ -10,7 +10,10 @@ engine, and charts a DLMM pool's liquidity per bin; the routing step's quote tab
 on a 1280-pixel screen and on a phone; the balances card shows what the chain holds for the
 wallet, after funding it from the desk's faucet control (which names each refusal: a wrong
 token, a bad amount, an engine without a faucet) and, by itself, after the desk's orders move
-them on the chain (EXECUTION_CHAIN=solana); a read the chain cannot answer is said in the card.
+them on the chain; a read the chain cannot answer is said in the card;
+a wallet funded without the faucet's approval fails its order NOT_APPROVED, then approves the
+engine from the desk with a transaction its browser key signs (read back from the chain), and
+trades; the desk's transaction bytes (js/solana_tx.js, run in Chromium) are solders' bytes.
 The screenshots land in test-artifacts/; with
 UPDATE_README_PICTURE=1 the first screen also replaces docs/desk.png, the README's picture (a
 test run leaves the tree clean otherwise).
@@ -22,20 +25,41 @@ installs it).
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import re
 import shutil
+import struct
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, Request, async_playwright, expect
+from playwright.async_api import Browser, Page, Request, Route, async_playwright, expect
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.models import TokenAccountOpts
+from solders.hash import Hash
+from solders.instruction import AccountMeta, Instruction
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import Transaction, VersionedTransaction
 
+from functions.desk import STATIC_DIR
 from shared.auth import cancel_message, signature_is_valid
-from shared.wallets import STARTER
+from shared.tokens import token_by_symbol
+from shared.venues.spl import (
+    TOKEN_PROGRAM_ID,
+    associated_token_address,
+    create_associated_token_account_idempotent,
+    rent_exempt_lamports,
+)
+from shared.wallets import STARTER, U64_MAX, WALLET_LAMPORTS
 from tests.helpers.engine import Engine, EngineFactory, new_wallet, wait_terminal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +80,7 @@ SMALL_LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 STREAM_TIMEOUT_MS = 30_000
 CONTROL = "desk-tests-control"  # the engines' SIM_CONTROL_TOKEN where they have a faucet
-ON_CHAIN = {"EXECUTION_CHAIN": "solana", "CHAIN_SLOT_MS": "40"}
+ON_CHAIN = {"CHAIN_SLOT_MS": "40"}
 # A browser whose WebCrypto has no Ed25519 (as older ones): generating such a key is refused.
 NO_ED25519 = """(() => {
   const generateKey = SubtleCrypto.prototype.generateKey;
@@ -893,3 +917,330 @@ async def test_desk_screenshots_laptop_and_phone(
     )
     assert overflow <= 0, f"the phone layout scrolls sideways by {overflow}px"
     await phone.page.screenshot(path=ARTIFACTS / "desk-phone.png", full_page=True)
+
+
+def approve_checked(
+    account: Pubkey, mint: Pubkey, delegate: Pubkey, owner: Pubkey, amount: int, decimals: int
+) -> Instruction:
+    """SPL Token `ApproveChecked` (13) as the token program lays it out: the account, the mint,
+    the delegate, the owner (signing); data [13, amount as a little-endian u64, decimals]."""
+    metas = [
+        AccountMeta(account, False, True),
+        AccountMeta(mint, False, False),
+        AccountMeta(delegate, False, False),
+        AccountMeta(owner, True, False),
+    ]
+    return Instruction(TOKEN_PROGRAM_ID, struct.pack("<BQB", 13, amount, decimals), metas)
+
+
+async def serve_desk_files(route: Route) -> None:
+    """http://localhost/js/... from the desk's files, any other path a blank page: a secure
+    context (localhost) for WebCrypto, and no engine behind it."""
+    path = urlsplit(route.request.url).path
+    file = STATIC_DIR / path.lstrip("/")
+    if path.startswith("/js/") and file.is_file():
+        await route.fulfill(path=file, content_type="text/javascript")
+    else:
+        await route.fulfill(
+            body="<!doctype html><title>solana_tx.js</title>", content_type="text/html"
+        )
+
+
+# In the page: the desk's Approve for `mints` (create each associated token account, approve
+# the executor on it for the whole u64), paid and signed by the desk's own wallet (wallet.js);
+# a message of other instructions; the curve check of `points`; compact-u16s.
+BUILD_IN_PAGE = """async ({ mints, executor, blockhash, mixed, points }) => {
+  const tx = await import("/js/solana_tx.js");
+  const { openWallet } = await import("/js/wallet.js");
+  const wallet = await openWallet();
+  const owner = wallet.address;
+  const atas = await Promise.all(mints.map((m) => tx.associatedTokenAddress(owner, m.mint)));
+  const instructions = mints.flatMap((m, i) => [
+    tx.createAssociatedTokenAccountIdempotent(owner, atas[i], owner, m.mint),
+    tx.approveChecked(atas[i], m.mint, executor, owner, tx.U64_MAX, m.decimals),
+  ]);
+  const message = tx.compileMessage({ payer: owner, instructions, recentBlockhash: blockhash });
+  const signature = await wallet.signRaw(owner, message.bytes);
+  const other = tx.compileMessage({
+    payer: mixed.payer,
+    recentBlockhash: blockhash,
+    instructions: mixed.instructions.map((ix) => ({ ...ix, data: Uint8Array.from(ix.data) })),
+  });
+  const hex = (text) => Uint8Array.from(text.match(/../g).map((b) => parseInt(b, 16)));
+  return {
+    owner,
+    atas,
+    signers: message.signers,
+    message: [...message.bytes],
+    wire: tx.toBase64(tx.serializeTransaction(message.bytes, [signature])),
+    mixed: [...other.bytes],
+    onCurve: points.map((p) => tx.isOnCurve(hex(p))),
+    shortvec: [0, 1, 127, 128, 255, 16383, 16384, 65535].map((n) => [...tx.compactU16(n)]),
+  };
+}"""
+
+
+def as_js(ix: Instruction) -> dict[str, Any]:
+    return {
+        "programId": str(ix.program_id),
+        "keys": [
+            {"pubkey": str(m.pubkey), "isSigner": m.is_signer, "isWritable": m.is_writable}
+            for m in ix.accounts
+        ],
+        "data": list(ix.data),
+    }
+
+
+async def test_the_desks_transactions_are_solanas_bytes(browser: Browser) -> None:
+    """js/solana_tx.js in Chromium, against solders: the associated token accounts it derives
+    (SHA-256 and the curve check) are the chain's; its legacy message is solders'
+    Message.new_with_blockhash byte for byte, for the desk's Approve and for instructions that
+    take every ordering rule (a signer read-only, a key read-only in one instruction and
+    writable in another, the payer again as a plain account, a program as an account, 200
+    bytes of data: a two-byte length); its transaction parses in solders, and the signature the
+    desk's WebCrypto key made verifies over exactly those bytes."""
+    mints = [token_by_symbol(symbol) for symbol in ("SOL", "USDC", "BONK")]
+    executor, blockhash = Keypair().pubkey(), Hash.new_unique()
+    payer, program_a, program_b, x, y, reader, writer = (Keypair().pubkey() for _ in range(7))
+    mixed = [
+        Instruction(
+            program_a,
+            bytes(range(200)),
+            [
+                AccountMeta(x, False, True),
+                AccountMeta(reader, True, False),
+                AccountMeta(y, False, False),
+                AccountMeta(payer, False, False),
+            ],
+        ),
+        Instruction(
+            program_b,
+            b"",
+            [
+                AccountMeta(y, False, True),
+                AccountMeta(writer, True, True),
+                AccountMeta(program_a, False, False),
+            ],
+        ),
+    ]
+    # Random strings (about half are points) and edge cases: y = 0, y = 1, y = p (not reduced),
+    # the sign bit set with x = 0.
+    points = [os.urandom(32) for _ in range(48)] + [
+        bytes(32),
+        b"\x01" + bytes(31),
+        bytes.fromhex("ed" + "ff" * 30 + "7f"),
+        b"\x01" + bytes(30) + b"\x80",
+    ]
+    context = await browser.new_context()
+    try:
+        await context.route("http://localhost/**", serve_desk_files)
+        page = await context.new_page()
+        await page.goto("http://localhost/")
+        built = await page.evaluate(
+            BUILD_IN_PAGE,
+            {
+                "mints": [{"mint": t.mint, "decimals": t.decimals} for t in mints],
+                "executor": str(executor),
+                "blockhash": str(blockhash),
+                "mixed": {"payer": str(payer), "instructions": [as_js(ix) for ix in mixed]},
+                "points": [p.hex() for p in points],
+            },
+        )
+    finally:
+        await context.close()
+
+    owner = Pubkey.from_string(built["owner"])
+    accounts = [associated_token_address(owner, Pubkey.from_string(t.mint)) for t in mints]
+    assert built["atas"] == [str(account) for account in accounts]
+    assert built["onCurve"] == [Pubkey(p).is_on_curve() for p in points]
+    assert set(built["onCurve"]) == {True, False}
+    instructions = []
+    for token, account in zip(mints, accounts, strict=True):
+        mint = Pubkey.from_string(token.mint)
+        instructions += [
+            create_associated_token_account_idempotent(owner, owner, mint),
+            approve_checked(account, mint, executor, owner, U64_MAX, token.decimals),
+        ]
+    expected = bytes(Message.new_with_blockhash(instructions, owner, blockhash))
+    assert bytes(built["message"]) == expected
+    assert bytes(built["mixed"]) == bytes(Message.new_with_blockhash(mixed, payer, blockhash))
+
+    wire = base64.b64decode(built["wire"])
+    assert len(wire) <= 1232  # one packet
+    transaction = Transaction.from_bytes(wire)
+    assert bytes(transaction.message) == expected
+    assert built["signers"] == [str(owner)]  # the wallet alone signs, and pays
+    [signature] = transaction.signatures
+    assert signature.verify(owner, expected)
+    assert not signature.verify(owner, expected[:-1] + bytes([expected[-1] ^ 1]))
+    assert built["shortvec"] == [
+        [0x00],
+        [0x01],
+        [0x7F],
+        [0x80, 0x01],
+        [0xFF, 0x01],
+        [0xFF, 0x7F],
+        [0x80, 0x80, 0x01],
+        [0xFF, 0xFF, 0x03],
+    ]
+
+
+def is_rpc_send(request: Request, rpc_url: str) -> bool:
+    return (
+        request.method == "POST"
+        and request.url.rstrip("/") == rpc_url.rstrip("/")
+        and "sendTransaction" in (request.post_data or "")
+    )
+
+
+async def token_accounts(rpc_url: str, owner: Pubkey) -> dict[str, dict[str, Any]]:
+    """The owner's token accounts as the chain has them (getTokenAccountsByOwner, jsonParsed),
+    by mint: {address, owner, delegate, delegatedAmount (base units, or None), amount}."""
+    solana = AsyncClient(rpc_url)
+    try:
+        reply = await solana.get_token_accounts_by_owner_json_parsed(
+            owner, TokenAccountOpts(program_id=TOKEN_PROGRAM_ID)
+        )
+    finally:
+        await solana.close()
+    out = {}
+    for keyed in reply.value:
+        info = keyed.account.data.parsed["info"]  # type: ignore[union-attr]
+        delegated = info.get("delegatedAmount")
+        out[info["mint"]] = {
+            "address": str(keyed.pubkey),
+            "owner": info["owner"],
+            "delegate": info.get("delegate"),
+            "delegatedAmount": int(delegated["amount"]) if delegated else None,
+            "amount": int(info["tokenAmount"]["amount"]),
+        }
+    return out
+
+
+async def test_a_wallet_approves_the_engine_from_the_desk(
+    engine_factory: EngineFactory, open_desk: Any
+) -> None:
+    """The wallet's own Approve: refused while the wallet has no SOL for its fee; funded from
+    the desk without the faucet's approval, its order fails NOT_APPROVED and nothing is sent;
+    a token launched since has no account of the wallet yet. "Approve the engine" sends one
+    transaction, paid and signed by the wallet alone, that creates that account and approves
+    the executor on every registry token's account for the whole u64, as the chain reads it
+    back; the wallet's SOL goes down by its fee and the new account's rent, exactly; then an
+    order confirms, spent through that approval."""
+    engine: Engine = await engine_factory(SIM_CONTROL_TOKEN=CONTROL)
+    desk: Desk = await open_desk(engine)
+    page = desk.page
+    wallet = await desk.wallet()
+    owner = Pubkey.from_string(wallet)
+    chain = (await desk.api("GET", "/api/chain")).json()
+    executor, rpc_url = chain["executor"], chain["rpcUrl"]
+    approve = page.get_by_role("button", name="Approve the engine")
+    error, state = page.locator("#approve-error"), page.locator("#approve-state")
+    await expect(approve).to_be_visible()  # this browser holds the wallet's key
+
+    # No SOL to pay a fee with: said so, and nothing sent.
+    sends: list[Request] = []
+    page.on("request", lambda r: sends.append(r) if is_rpc_send(r, rpc_url) else None)
+    await approve.click()
+    await expect(error).to_contain_text("holds 0 SOL")
+    await expect(error).to_contain_text("Fund the wallet first")
+    assert sends == []
+
+    # Funded from the desk, the faucet's approval unticked: no account approves the executor.
+    await page.get_by_label("Control token").fill(CONTROL)
+    await page.get_by_label("Approve the engine too").uncheck()
+    async with page.expect_response(lambda r: is_airdrop(r.request)) as funded:
+        await page.get_by_role("button", name="Fund wallet").click()
+    answer = await funded.value
+    assert answer.status == 200, await answer.text()
+    assert json.loads(answer.request.post_data or "{}")["approve"] is False
+    registry = (await desk.api("GET", "/api/tokens")).json()
+    symbols = ", ".join(t["symbol"] for t in registry)
+    await expect(state).to_have_text(f"Not approved: {symbols}.")
+    await expect(page.locator("#balances-body tr[data-symbol=USDC] .tag")).to_have_text(
+        "not approved"
+    )
+    before = await token_accounts(rpc_url, owner)
+    assert {t["mint"] for t in registry} == set(before)
+    assert all(a["delegate"] is None and a["owner"] == wallet for a in before.values())
+    view = (await desk.api("GET", f"/api/wallets/{wallet}/balances")).json()
+    assert view["lamports"] == WALLET_LAMPORTS  # its rent, and SOL for its own fees
+
+    order_id, _ = await desk.place_order("1.5")
+    card = desk.card_of(order_id)
+    await expect(card).to_have_attribute("data-status", "failed", timeout=STREAM_TIMEOUT_MS)
+    await expect(card).to_contain_text("NOT_APPROVED")
+    order = (await desk.api("GET", f"/api/orders/{order_id}")).json()
+    assert order["events"][-1]["data"]["error"]["code"] == "NOT_APPROVED"
+    assert order["txSignature"] is None  # refused by the simulation: nothing was sent
+
+    # A token launched since: the wallet has no account for it.
+    launched = await desk.api(
+        "POST",
+        "/api/sim/launch",
+        json={
+            "symbol": "DESKCOIN",
+            "decimals": 6,
+            "venue": "raydium",
+            "quoteToken": "SOL",
+            "tokenAmount": "1000000",
+            "quoteAmount": "50",
+        },
+        headers={"Authorization": f"Bearer {CONTROL}"},
+    )
+    assert launched.status_code == 201, launched.text
+    new_mint = launched.json()["mint"]
+    assert new_mint not in before
+
+    await approve.click()
+    landed = page.locator("#approve-status .landed")
+    await expect(landed).to_have_count(1, timeout=STREAM_TIMEOUT_MS)
+    await expect(error).to_be_hidden()
+    signature = await landed.get_attribute("data-signature") or ""
+    assert len(sends) == 1  # one transaction, sent once
+    await expect(landed).to_contain_text("accounts created: DESKCOIN")
+
+    # Read back from the chain: landed, paid and signed by the wallet alone.
+    solana = AsyncClient(rpc_url)
+    try:
+        read = await solana.get_transaction(
+            Signature.from_string(signature), encoding="base64", max_supported_transaction_version=0
+        )
+    finally:
+        await solana.close()
+    assert read.value is not None
+    meta = read.value.transaction.meta
+    sent = read.value.transaction.transaction
+    assert meta is not None and meta.err is None
+    assert isinstance(sent, VersionedTransaction)
+    keys = [str(key) for key in sent.message.account_keys]
+    assert keys[0] == wallet  # the fee payer
+    assert sent.message.header.num_required_signatures == 1  # and the only signer
+    assert [str(s) for s in sent.signatures] == [signature]
+    assert sent.signatures[0].verify(owner, bytes(sent.message))
+    rent = rent_exempt_lamports(165)
+    assert meta.pre_balances[0] - meta.post_balances[0] == meta.fee + rent
+    await expect(landed).to_have_attribute("data-fee", str(meta.fee))
+    await expect(landed).to_have_attribute("data-slot", str(read.value.slot))
+    print(f"approve transaction {signature}: slot {read.value.slot}, fee {meta.fee} lamports")
+
+    after = await token_accounts(rpc_url, owner)
+    assert set(after) == {t["mint"] for t in registry} | {new_mint}
+    for mint, account in after.items():
+        assert account["address"] == str(associated_token_address(owner, Pubkey.from_string(mint)))
+        assert (account["owner"], account["delegate"]) == (wallet, executor)
+        assert account["delegatedAmount"] == U64_MAX
+    await expect(state).to_have_text("The engine is approved on every token account.")
+    await expect(page.locator("#balances-body .tag")).to_have_count(0)
+    view = (await desk.api("GET", f"/api/wallets/{wallet}/balances")).json()
+    assert view["lamports"] == WALLET_LAMPORTS - meta.fee - rent
+
+    # Now the order goes through, spent through the wallet's approval.
+    order_id, _ = await desk.place_order("1.5")
+    card = desk.card_of(order_id)
+    await expect(card).to_have_attribute("data-status", "confirmed", timeout=STREAM_TIMEOUT_MS)
+    sol = token_by_symbol("SOL")
+    spent = (await token_accounts(rpc_url, owner))[sol.mint]
+    assert spent["delegatedAmount"] == U64_MAX - sol.to_base_units(Decimal("1.5"))
+    assert spent["amount"] == sol.to_base_units(Decimal("10") - Decimal("1.5"))
+    await fits(desk, ".balances")

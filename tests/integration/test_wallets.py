@@ -16,6 +16,7 @@ from solders.signature import Signature
 from shared.tokens import all_tokens, token_by_symbol
 from shared.venues import meteora_dlmm, raydium_cpmm
 from shared.venues.spl import associated_token_address
+from shared.wallets import WALLET_LAMPORTS
 from tests.helpers.engine import Engine, ModuleEngine, new_wallet
 
 CONTROL = "wallet-tests-control"
@@ -78,6 +79,7 @@ async def test_the_faucet_funds_a_wallet_and_approves_the_executor(engine: Engin
         body = reply.json()
         after = (await client.get(f"/api/wallets/{wallet}/balances")).json()
     assert body["balances"]["balances"] == after["balances"]
+    assert after["lamports"] == WALLET_LAMPORTS  # its rent, and SOL to pay its own fees
     owner = Pubkey.from_string(wallet)
     usdc = token_by_symbol("USDC")
     # Every registry token gets its account (at zero unless asked for), so that the wallet
@@ -111,6 +113,46 @@ async def test_the_faucet_funds_a_wallet_and_approves_the_executor(engine: Engin
     assert await funding_rows(engine, wallet) == ["faucet"]
 
 
+async def test_the_faucet_funds_without_the_approval_when_told(engine: Engine) -> None:
+    """`"approve": false`: the same accounts and amounts, no delegate on any of them (the
+    wallet signs its own Approve); a later funding with the approval records it."""
+    wallet = new_wallet()
+    owner = Pubkey.from_string(wallet)
+    async with httpx.AsyncClient(base_url=engine.url) as client:
+        reply = await client.post(
+            "/api/sim/airdrop",
+            json={"walletAddress": wallet, "amounts": {"USDC": "7"}, "approve": False},
+            headers=AUTH,
+        )
+        assert reply.status_code == 200, reply.text
+        unapproved = reply.json()["balances"]
+        solana = AsyncClient(engine.settings.solana_rpc_url)
+        try:
+            for token in all_tokens():
+                account = associated_token_address(owner, Pubkey.from_string(token.mint))
+                parsed = (await solana.get_account_info_json_parsed(account)).value
+                assert parsed is not None, token.symbol
+                info = parsed.data.parsed["info"]  # type: ignore[union-attr]
+                assert info["owner"] == wallet and "delegate" not in info, info
+        finally:
+            await solana.close()
+        approved = await client.post(
+            "/api/sim/airdrop",
+            json={"walletAddress": wallet, "amounts": {"USDC": "1"}},
+            headers=AUTH,
+        )
+        assert approved.status_code == 200, approved.text
+    assert {b["symbol"]: b["approvedForExecutor"] for b in unapproved["balances"]} == {
+        t.symbol: "0" for t in all_tokens()
+    }
+    assert next(b for b in unapproved["balances"] if b["symbol"] == "USDC")["amount"] == "7"
+    assert unapproved["lamports"] == WALLET_LAMPORTS
+    assert {b["approvedForExecutor"] for b in approved.json()["balances"]["balances"]} == {
+        t.format(U64_MAX) for t in all_tokens()
+    }
+    assert await funding_rows(engine, wallet) == ["faucet"]
+
+
 async def test_bad_airdrops_name_every_field_and_move_nothing(engine: Engine) -> None:
     wallet = new_wallet()
     async with httpx.AsyncClient(base_url=engine.url) as client:
@@ -127,6 +169,11 @@ async def test_bad_airdrops_name_every_field_and_move_nothing(engine: Engine) ->
             json={"walletAddress": "0" * 40, "amounts": {"SOL": "1"}},
             headers=AUTH,
         )
+        not_a_flag = await client.post(
+            "/api/sim/airdrop",
+            json={"walletAddress": wallet, "amounts": {"SOL": "1"}, "approve": "no"},
+            headers=AUTH,
+        )
         unauthorized = await client.post(
             "/api/sim/airdrop", json={"walletAddress": wallet, "amounts": {"SOL": "1"}}
         )
@@ -141,6 +188,8 @@ async def test_bad_airdrops_name_every_field_and_move_nothing(engine: Engine) ->
     }
     assert not_a_wallet.status_code == 400
     assert [d["field"] for d in not_a_wallet.json()["details"]] == ["walletAddress"]
+    assert not_a_flag.status_code == 400
+    assert [d["field"] for d in not_a_flag.json()["details"]] == ["approve"]
     assert unauthorized.status_code == 401
     assert (balances["balances"], balances["lamports"]) == ([], 0)
     assert bad_wallet.status_code == 400

@@ -1,8 +1,10 @@
 // The wallet's balances as the chain has them (GET /api/wallets/{wallet}/balances): every token
 // with a non-zero amount (empty accounts are named under the table, not listed), and its native
-// SOL, which pays rent, apart. Read when the wallet changes, when one of the desk's orders ends,
-// and on Refresh; never on a timer. Below it, the local chain's faucet (POST /api/sim/airdrop),
-// with the engine's control token (SIM_CONTROL_TOKEN) kept in this tab's sessionStorage.
+// SOL, which pays its own fees and rent, apart. Read when the wallet changes, when one of the
+// desk's orders ends, and on Refresh; never on a timer. Below it, the local chain's faucet
+// (POST /api/sim/airdrop), with the engine's control token (SIM_CONTROL_TOKEN) kept in this tab's
+// sessionStorage, which approves the engine as it funds unless told not to (then the wallet
+// approves itself: approve.js).
 
 import { api, isMissingRoute } from "./api.js";
 import { $, fill, h } from "./dom.js";
@@ -26,8 +28,9 @@ function problem(result, fallback) {
 }
 
 export class Balances {
-  constructor({ getWallet }) {
+  constructor({ getWallet, onShown = () => {} }) {
     this.getWallet = getWallet;
+    this.onShown = onShown; // (view): each view drawn, for what depends on it (the Approve's state)
     this.seq = 0; // each read, and each answer shown, gets the next: an older one never wins
     this.shown = null; // {walletAddress, slot, lamports, balances} on screen
     this.timer = 0;
@@ -114,7 +117,7 @@ export class Balances {
     }
     if (before && before.lamports !== view.lamports) {
       const delta = subtract(lamportsToSol(view.lamports), lamportsToSol(before.lamports));
-      if (delta) changes.push(`SOL for rent ${signed(delta)}`);
+      if (delta) changes.push(`SOL for fees and rent ${signed(delta)}`);
     }
 
     fill(this.els.body, held.map((b) => {
@@ -141,18 +144,21 @@ export class Balances {
     this.els.card.dataset.wallet = view.walletAddress;
     if (view.slot != null) this.els.card.dataset.slot = String(view.slot);
     else delete this.els.card.dataset.slot;
+    if (view.slot != null) this.onShown(view);
     return changes;
   }
 }
 
 /**
  * The "Fund (local chain)" form: the SOL and USDC amounts and the control token, posted to the
- * faucet for the wallet shown; `onFunded(balances)` with the balances of its answer.
+ * faucet for the wallet shown (unticked "Approve the engine too": funded without the faucet's
+ * approval, `approve: false`); `onFunded(balances)` with the balances of its answer.
  */
 export function initFund({ getWallet, onFunded }) {
   const form = $("#fund-form");
   const inputs = { SOL: $("#fund-SOL"), USDC: $("#fund-USDC") };
   const tokenInput = $("#control-token");
+  const approveInput = $("#fund-approve");
   const submitButton = $("#fund-submit");
   const formError = $("#fund-error");
   const status = $("#fund-status");
@@ -221,11 +227,12 @@ export function initFund({ getWallet, onFunded }) {
     status.textContent = "Funding…";
     try {
       const headers = token ? { authorization: `Bearer ${token}` } : {};
-      const result = await api("/api/sim/airdrop", { method: "POST", body: { walletAddress: wallet, amounts }, headers });
+      const result = await api("/api/sim/airdrop", { method: "POST", body: { walletAddress: wallet, amounts, approve: approveInput.checked }, headers });
       status.textContent = "";
       if (result.ok && result.data?.balances) {
         const landed = result.data.signatures?.length ?? 0;
-        status.textContent = `Funded ${middle(wallet, 4)}: ${Object.entries(amounts).map(([s, v]) => `${amount(v)} ${s}`).join(" and ")} (${landed} faucet transaction${landed === 1 ? "" : "s"} landed).`;
+        const approval = approveInput.checked ? "" : ", the engine not approved";
+        status.textContent = `Funded ${middle(wallet, 4)}: ${Object.entries(amounts).map(([s, v]) => `${amount(v)} ${s}`).join(" and ")}${approval} (${landed} faucet transaction${landed === 1 ? "" : "s"} landed).`;
         onFunded(result.data.balances);
       } else if (isMissingRoute(result)) {
         showErrors([], "No faucet on this engine: it was started without SIM_CONTROL_TOKEN, which enables POST /api/sim/airdrop. Start it with SIM_CONTROL_TOKEN set, and enter that token here.");

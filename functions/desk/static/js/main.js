@@ -1,6 +1,7 @@
-// The desk: wires the wallet, the ticket, the balances and the faucet, the timelines, the
-// history and the engine panel.
+// The desk: wires the wallet, the ticket, the balances, the wallet's Approve and the faucet, the
+// timelines, the history and the engine panel.
 
+import { Approve } from "./approve.js";
 import { isAddress } from "./base58.js";
 import { Balances, initFund } from "./balances.js";
 import { $, fill, h } from "./dom.js";
@@ -9,7 +10,7 @@ import { History } from "./history.js";
 import { initTicket } from "./ticket.js";
 import { isOrderId, Timelines } from "./timeline.js";
 import { loadStatuses } from "./statuses.js";
-import { loadTokens } from "./tokens.js";
+import { loadTokens, tokenList } from "./tokens.js";
 import { openWallet } from "./wallet.js";
 
 const WALLET_KEY = "desk.wallet"; // the address shown: this browser's key's, or one being watched
@@ -85,6 +86,10 @@ async function initWallet(onChange) {
     valid: () => current,
     /** base58 signature of `bytes` by `address`'s key, or null when this browser cannot sign for it. */
     sign: (address, bytes) => keys.sign(address, bytes),
+    /** The raw 64-byte signature of `bytes` (a transaction's), or null as for `sign`. */
+    signRaw: (address, bytes) => keys.signRaw(address, bytes),
+    /** Whether this browser holds `address`'s key and can sign with it. */
+    holds: (address) => keys.canSign && keys.holds(address),
     whyUnsigned,
   };
 }
@@ -92,12 +97,16 @@ async function initWallet(onChange) {
 async function main() {
   let history = null;
   let balances = null;
+  let approve = null;
   const wallet = await initWallet(() => {
     history?.reset();
+    approve?.update();
     balances?.load();
   });
   await Promise.all([loadTokens(), loadStatuses()]);
-  balances = new Balances({ getWallet: wallet.valid });
+  approve = new Approve({ getWallet: wallet.valid, signer: wallet, onApproved: () => balances.load() });
+  approve.update();
+  balances = new Balances({ getWallet: wallet.valid, onShown: (view) => approve.showState(view, tokenList()) });
   initFund({ getWallet: wallet.valid, onFunded: (view) => balances.adopt(view) });
 
   const timelines = new Timelines($("#timelines"), {
@@ -151,7 +160,7 @@ async function main() {
   startMetrics();
   startPools();
   startHealth();
-  window.desk = { timelines, history, wallet, balances }; // a handle for the console (and the browser tests)
+  window.desk = { timelines, history, wallet, balances, approve }; // a handle for the console (and the browser tests)
   document.body.dataset.ready = "true";
 }
 

@@ -1,6 +1,7 @@
 // The desk's wallet: an Ed25519 keypair made in this browser with WebCrypto. Its address is the
 // base58 of the raw 32-byte public key (what a Solana address is); it signs each submit's exact
-// body and each cancel's `cancel:<orderId>` (the engine checks them under REQUIRE_SIGNATURES).
+// body and each cancel's `cancel:<orderId>` (the engine checks them under REQUIRE_SIGNATURES),
+// and, being a real Solana key, the wallet's own transactions (its Approve: approve.js).
 //
 // The keypair is kept in IndexedDB as CryptoKey objects, the private key non-extractable: the
 // page can sign with it but no script can read it out. Without WebCrypto Ed25519 (an old browser,
@@ -32,8 +33,13 @@ class Keypair {
     return Keypair.from(await crypto.subtle.generateKey(ED25519, false, ["sign", "verify"]));
   }
 
+  /** The raw 64-byte signature (a Solana transaction carries these). */
+  async signRaw(bytes) {
+    return new Uint8Array(await crypto.subtle.sign(ED25519, this.pair.privateKey, bytes));
+  }
+
   async sign(bytes) {
-    return encode(new Uint8Array(await crypto.subtle.sign(ED25519, this.pair.privateKey, bytes)));
+    return encode(await this.signRaw(bytes));
   }
 }
 
@@ -88,8 +94,9 @@ const savePair = (pair, { onlyIfEmpty = false } = {}) => transact("readwrite", (
 // --- the wallet the desk uses ------------------------------------------------------------------
 
 /**
- * The browser's wallet: `{address, canSign, saved, note, fresh, sign(address, bytes), renew()}`.
- * `sign` answers null for an address whose key this browser does not hold (or cannot sign with);
+ * The browser's wallet: `{address, canSign, saved, note, fresh, sign(address, bytes),
+ * signRaw(address, bytes), holds(address), renew()}`. `sign` (base58) and `signRaw` (64 bytes)
+ * answer null for an address whose key this browser does not hold (or cannot sign with);
  * `fresh` says the keypair was made just now (no wallet was kept).
  */
 export async function openWallet() {
@@ -100,10 +107,21 @@ export async function openWallet() {
     fresh: false,
     note: "",
     keypair: null,
+    holds(address) {
+      return Boolean(this.keypair) && address === this.keypair.address;
+    },
     async sign(address, bytes) {
-      if (!this.keypair || address !== this.keypair.address) return null;
+      if (!this.holds(address)) return null;
       try {
         return await this.keypair.sign(bytes);
+      } catch {
+        return null;
+      }
+    },
+    async signRaw(address, bytes) {
+      if (!this.holds(address)) return null;
+      try {
+        return await this.keypair.signRaw(bytes);
       } catch {
         return null;
       }
