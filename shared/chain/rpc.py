@@ -9,14 +9,13 @@ statuses). Measured client CPU per call: 0.25-0.32 ms sequential (mostly aiohttp
 caller when 100 concurrent callers share a request.
 
 What is coalesced (shared.batching.Batcher: callers that arrive while a request is in flight
-ride the next one, each getting its own result or its own error):
-  - send_transaction: concurrent sends go as one JSON-RPC batch (an array body), one
-    sendTransaction per transaction; an error for one transaction fails its caller only;
-  - signature_statuses: concurrent callers' signatures go as getSignatureStatuses calls of at
-    most 256 signatures each, all in one HTTP request;
-  - latest_blockhash: concurrent callers share one getLatestBlockhash.
-Everything else is one HTTP request per call (getMultipleAccounts split into chunks of 100,
-sent as one batch). Reads use commitment "confirmed". `http_requests` counts HTTP requests.
+ride the next one, each getting its own result or its own error): the calls of an order's
+road — sendTransaction, simulateTransaction, getSignatureStatuses (at most 256 signatures per
+call), getTransaction and getLatestBlockhash — whoever makes them, go as one JSON-RPC batch
+(an array body) per moment; an error for one call fails its caller only. Everything else is
+one HTTP request per call (getMultipleAccounts split into chunks of 100, sent as one batch),
+so that a large read never holds the order's road up. Reads use commitment "confirmed".
+`http_requests` counts HTTP requests.
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from shared.venues import spl
 
 COMMITMENT = "confirmed"
 MAX_STATUSES_PER_CALL = 256
+_Call = tuple[str, Sequence[Any]]  # a JSON-RPC method and its params
 MAX_ACCOUNTS_PER_CALL = 100
 
 
@@ -183,18 +183,11 @@ class SolanaRpc:
             timeout=aiohttp.ClientTimeout(total=timeout_s),
             headers={"content-type": "application/json"},
         )
-        self._sends: Batcher[tuple[bytes, bool], str] = Batcher("rpc_sends", self._send_batch)
-        self._statuses: Batcher[Sequence[str], list[SignatureStatus | None]] = Batcher(
-            "rpc_statuses", self._status_batch
-        )
-        self._blockhashes: Batcher[None, Blockhash] = Batcher(
-            "rpc_blockhashes", self._blockhash_batch
-        )
-        self._simulations: Batcher[bytes, Simulation] = Batcher(
-            "rpc_simulations", self._simulate_batch
-        )
-        self._transactions: Batcher[str, TransactionInfo | None] = Batcher(
-            "rpc_transactions", self._transaction_batch
+        # The calls of an order's road (sends, simulations, status and transaction reads, the
+        # latest blockhash), whoever makes them, ride one JSON-RPC batch request: a process
+        # pays one HTTP round trip per moment, not one per kind of call.
+        self._calls: Batcher[list[_Call], list[bytes | RpcError]] = Batcher(
+            "rpc_calls", self._batch_calls
         )
 
     async def close(self) -> None:
@@ -234,6 +227,23 @@ class SolanaRpc:
                 out.append(bytes(reply.result))
         return out
 
+    async def _batch_calls(
+        self, items: list[list[_Call]]
+    ) -> list[list[bytes | RpcError] | BaseException]:
+        results = await self._batch_raw([call for calls in items for call in calls])
+        out: list[list[bytes | RpcError] | BaseException] = []
+        for calls in items:
+            out.append(results[: len(calls)])
+            del results[: len(calls)]
+        return out
+
+    async def _batched(self, method: str, params: Sequence[Any]) -> bytes:
+        """One call of the order's road, in the next batch request; RpcError for its own."""
+        (result,) = await self._calls([(method, params)])
+        if isinstance(result, RpcError):
+            raise result
+        return result
+
     async def call(self, method: str, params: Sequence[Any] = ()) -> Any:
         """Any method: its `result` as plain JSON values."""
         return rpc_wire.any(await self._call_raw(method, list(params)))
@@ -243,101 +253,60 @@ class SolanaRpc:
     async def send_transaction(self, raw: bytes, *, skip_preflight: bool = True) -> str:
         """Send a signed wire transaction; its signature (base58). RpcError for this
         transaction's rejection (preflight, blockhash, duplicate...) only."""
-        return await self._sends((raw, skip_preflight))
-
-    async def _send_batch(self, items: list[tuple[bytes, bool]]) -> list[str | BaseException]:
-        calls = [
-            (
-                "sendTransaction",
-                [_b64(raw), {"encoding": "base64", "skipPreflight": skip, "maxRetries": 0}],
-            )
-            for raw, skip in items
-        ]
-        results = await self._batch_raw(calls)
-        return [r if isinstance(r, RpcError) else rpc_wire.any(r) for r in results]
+        config = {"encoding": "base64", "skipPreflight": skip_preflight, "maxRetries": 0}
+        return str(rpc_wire.any(await self._batched("sendTransaction", [_b64(raw), config])))
 
     async def signature_statuses(self, signatures: Sequence[str]) -> list[SignatureStatus | None]:
         """One status per signature (None: unknown to the node), searching its history."""
         if not signatures:
             return []
-        return await self._statuses(signatures)
-
-    async def _status_batch(
-        self, items: list[Sequence[str]]
-    ) -> list[list[SignatureStatus | None] | BaseException]:
-        unique = list(dict.fromkeys(sig for sigs in items for sig in sigs))
-        chunks = [
-            unique[i : i + MAX_STATUSES_PER_CALL]
-            for i in range(0, len(unique), MAX_STATUSES_PER_CALL)
-        ]
         config = {"searchTransactionHistory": True}
-        results = await self._batch_raw([("getSignatureStatuses", [c, config]) for c in chunks])
-        found: dict[str, SignatureStatus | RpcError | None] = {}
-        for chunk, result in zip(chunks, results, strict=True):
+        chunks = [
+            list(signatures[i : i + MAX_STATUSES_PER_CALL])
+            for i in range(0, len(signatures), MAX_STATUSES_PER_CALL)
+        ]
+        # Every chunk in the same batch request (a node takes at most 256 per call).
+        results = await self._calls([("getSignatureStatuses", [c, config]) for c in chunks])
+        out: list[SignatureStatus | None] = []
+        for result in results:
             if isinstance(result, RpcError):
-                found.update(dict.fromkeys(chunk, result))
-                continue
-            for sig, status in zip(chunk, rpc_wire.statuses(result).value, strict=True):
-                found[sig] = (
-                    None
-                    if status is None
-                    else SignatureStatus(status.slot, status.err, status.confirmation_status)
-                )
-        out: list[list[SignatureStatus | None] | BaseException] = []
-        for sigs in items:
-            statuses = [found[sig] for sig in sigs]
-            error = next((s for s in statuses if isinstance(s, RpcError)), None)
-            out.append(error or [s for s in statuses if not isinstance(s, RpcError)])
+                raise result
+            out.extend(
+                None
+                if status is None
+                else SignatureStatus(status.slot, status.err, status.confirmation_status)
+                for status in rpc_wire.statuses(result).value
+            )
         return out
 
     async def simulate(self, raw: bytes) -> Simulation:
         """simulateTransaction as sent: no signature check, its own blockhash kept.
         Concurrent simulations ride one batch request."""
-        return await self._simulations(raw)
-
-    async def _simulate_batch(self, items: list[bytes]) -> list[Simulation | BaseException]:
         config = {
             "encoding": "base64",
             "sigVerify": False,
             "replaceRecentBlockhash": False,
             "commitment": COMMITMENT,
         }
-        results = await self._batch_raw([("simulateTransaction", [_b64(r), config]) for r in items])
-        out: list[Simulation | BaseException] = []
-        for result in results:
-            if isinstance(result, RpcError):
-                out.append(result)
-                continue
-            value = rpc_wire.simulated(result).value
-            out.append(Simulation(value.err, value.units_consumed, value.logs or []))
-        return out
+        value = rpc_wire.simulated(await self._batched("simulateTransaction", [_b64(raw), config]))
+        return Simulation(value.value.err, value.value.units_consumed, value.value.logs or [])
 
     async def transaction(self, signature: str) -> TransactionInfo | None:
         """getTransaction (json, v0 allowed, confirmed); None when the node has no record.
         Concurrent reads ride one batch request."""
-        return await self._transactions(signature)
-
-    async def _transaction_batch(
-        self, items: list[str]
-    ) -> list[TransactionInfo | BaseException | None]:
         config = {
             "encoding": "json",
             "maxSupportedTransactionVersion": 0,
             "commitment": COMMITMENT,
         }
-        results = await self._batch_raw([("getTransaction", [sig, config]) for sig in items])
-        return [r if isinstance(r, RpcError) else _transaction_info(r) for r in results]
+        return _transaction_info(await self._batched("getTransaction", [signature, config]))
 
     # -- the cluster ------------------------------------------------------------------------
 
     async def latest_blockhash(self) -> Blockhash:
-        return await self._blockhashes(None)
-
-    async def _blockhash_batch(self, items: list[None]) -> list[Blockhash | BaseException]:
-        raw = await self._call_raw("getLatestBlockhash", [{"commitment": COMMITMENT}])
+        raw = await self._batched("getLatestBlockhash", [{"commitment": COMMITMENT}])
         value = rpc_wire.blockhash(raw).value
-        blockhash = Blockhash(Hash.from_string(value.blockhash), value.last_valid_block_height)
-        return [blockhash] * len(items)
+        return Blockhash(Hash.from_string(value.blockhash), value.last_valid_block_height)
 
     async def block_height(self) -> int:
         return int(await self.call("getBlockHeight", [{"commitment": COMMITMENT}]))
