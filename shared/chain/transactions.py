@@ -60,7 +60,7 @@ from solders.compute_budget import set_compute_unit_limit, set_compute_unit_pric
 from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.keypair import Keypair
-from solders.message import MessageV0
+from solders.message import MessageV0, to_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
@@ -233,7 +233,11 @@ def build_route_transaction(
     message = MessageV0.try_compile(executor.pubkey(), [*budget, *instructions], [], blockhash)
     if message.header.num_required_signatures != 1:
         raise ValueError("an instruction needs a signer other than the executor")
-    tx = VersionedTransaction(message, [executor])
+    # The executor's signature over the message, set in place: the same bytes as
+    # VersionedTransaction(message, [executor]), which costs twice the signing (measured).
+    tx = VersionedTransaction.populate(
+        message, [executor.sign_message(to_bytes_versioned(message))]
+    )
     size, accounts = len(bytes(tx)), len(message.account_keys)
     if size > PACKET_DATA_SIZE:
         raise RouteTooLarge(size, accounts)

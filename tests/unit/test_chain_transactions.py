@@ -233,6 +233,7 @@ def test_compute_budget_first_v0_one_signer() -> None:
     assert bytes(message.instructions[0].data) == b"\x02" + (30_000).to_bytes(4, "little")
     assert bytes(message.instructions[1].data) == b"\x03" + (7).to_bytes(8, "little")
     assert tx.verify_with_results() == [True]
+    assert bytes(tx) == bytes(VersionedTransaction(message, [executor]))  # signed as solders does
 
 
 def test_a_second_signer_is_refused() -> None:
