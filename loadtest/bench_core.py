@@ -21,7 +21,7 @@ import time
 import aiohttp
 import asyncpg
 
-from loadtest.common import ORDER, ScratchEngine, machine, scratch_engine
+from loadtest.common import ORDER, ORDER_BACK, ScratchEngine, machine, scratch_engine
 from shared.orders.statuses import TERMINAL
 
 
@@ -56,14 +56,14 @@ async def measure_throughput(orders: int, concurrency: int) -> dict[str, float]:
         async with aiohttp.ClientSession(connector=connector) as session:
             semaphore = asyncio.Semaphore(64)
 
-            async def submit() -> None:
+            async def submit(body: dict[str, object]) -> None:
                 async with (
                     semaphore,
-                    session.post(f"{engine.url}/api/orders/execute", json=ORDER) as r,
+                    session.post(f"{engine.url}/api/orders/execute", json=body) as r,
                 ):
                     assert r.status == 202, await r.text()
 
-            await asyncio.gather(*(submit() for _ in range(orders)))
+            await asyncio.gather(*(submit((ORDER, ORDER_BACK)[n % 2]) for n in range(orders)))
         db = await asyncpg.connect(engine.database_url)
         try:
             while True:  # a benchmark may poll: one cheap count every 200 ms

@@ -31,6 +31,9 @@ ORDER = {
     "slippageBps": 100,
     "walletAddress": WALLET,
 }
+# The way back: a run that alternates the two keeps the wallet's starter balance (1,000 SOL,
+# 100,000 USDC) from running out, however many orders it sends.
+ORDER_BACK = {**ORDER, "tokenIn": "USDC", "tokenOut": "SOL", "amountIn": "222"}
 
 
 @dataclass
