@@ -24,7 +24,7 @@ from solders.transaction import VersionedTransaction
 
 from shared.chain.pools import ChainPools
 from shared.chain.rpc import RpcError, SolanaRpc, wait_landed
-from shared.chain.transactions import RouteTooLarge, route_transaction
+from shared.chain.transactions import RouteTooLarge, route_builder
 from shared.dex.activity import MarketSwap, plan_arbitrage, plan_random_swap
 from shared.dex.pools import other_mint
 from shared.dex.routing import NoRoute, best_route
@@ -115,7 +115,7 @@ def trader_swap(
     pool = snapshot[planned.pool_id]
     mint_out = other_mint(pool, planned.mint_in)
     route = best_route({pool.pool_id: pool}, planned.mint_in, mint_out, planned.amount)
-    return route_transaction(
+    return route_builder(
         route,
         trader.pubkey(),
         trader,
@@ -126,4 +126,4 @@ def trader_swap(
         blockhash,
         compute_unit_limit=MARKET_CU_LIMIT,
         compute_unit_price=compute_unit_price,
-    )
+    ).first

@@ -46,7 +46,7 @@ market (seed 42, 130 routes), with / without the CreateIdempotent: one pool 718-
 bytes; a split over two pools 1,022-1,055 / 916-949; two hops of one pool each 1,030-1,119 /
 924-1,013; two hops with one hop split 1,254-1,360 / 1,148-1,254 (fits only without the
 CreateIdempotent and, for two DLMM legs, without spare bin arrays); two hops split on both
-hops 1,356-1,528: never fits (an address lookup table would be needed). `route_transaction`
+hops 1,356-1,528: never fits (an address lookup table would be needed). `route_builder`
 drops the DLMM legs' spare bin arrays before giving up. (A packet holds at most ~35 keys, so
 the 64-account-lock limit cannot bind first.)
 """
@@ -244,38 +244,6 @@ def build_route_transaction(
     return tx
 
 
-def route_transaction(
-    route: Route,
-    wallet: Pubkey,
-    executor: Keypair,
-    venues: Callable[[str], VenueAddresses],
-    pools: Mapping[str, Pool],
-    min_amount_out: int,
-    now_s: int,
-    blockhash: Hash,
-    *,
-    compute_unit_limit: int,
-    compute_unit_price: int,
-    create_output_ata: bool = True,
-) -> VersionedTransaction:
-    """`route_instructions` + `build_route_transaction`, with EXTRA_BIN_ARRAYS spare bin arrays
-    per DLMM leg, fewer when that is what it takes to fit (the last attempt has none).
-    RouteTooLarge when even that does not fit."""
-    return route_builder(
-        route,
-        wallet,
-        executor,
-        venues,
-        pools,
-        min_amount_out,
-        now_s,
-        blockhash,
-        compute_unit_limit=compute_unit_limit,
-        compute_unit_price=compute_unit_price,
-        create_output_ata=create_output_ata,
-    ).first
-
-
 @dataclass(frozen=True, slots=True)
 class RouteBuilder:
     """A route's transaction built once (`first`, at the limit asked), and again at any other
@@ -312,8 +280,10 @@ def route_builder(
     compute_unit_price: int,
     create_output_ata: bool = True,
 ) -> RouteBuilder:
-    """route_transaction's transaction, with what it takes to build it again at another
-    compute-unit limit. RouteTooLarge when it does not fit."""
+    """`route_instructions` + `build_route_transaction` (`.first`), with EXTRA_BIN_ARRAYS spare
+    bin arrays per DLMM leg, fewer when that is what it takes to fit (the last attempt has
+    none), and what it takes to build it again at another compute-unit limit (`.at`).
+    RouteTooLarge when even that does not fit."""
     for extra in range(EXTRA_BIN_ARRAYS, -1, -1):
         instructions = route_instructions(
             route,

@@ -26,8 +26,8 @@ from shared.chain.transactions import (
     cu_limit_from_simulation,
     fee_lamports,
     leg_minimums,
+    route_builder,
     route_instructions,
-    route_transaction,
 )
 from shared.dex.cpmm import CpmmPool, cpmm_quote
 from shared.dex.market_seed import seed_pools
@@ -165,7 +165,7 @@ class Market:
         svm = self.chain.svm
 
         def build(limit: int) -> VersionedTransaction:
-            return route_transaction(
+            return route_builder(
                 route,
                 self.wallet,
                 self.executor,
@@ -177,7 +177,7 @@ class Market:
                 compute_unit_limit=limit,
                 compute_unit_price=CU_PRICE,
                 create_output_ata=create_output_ata,
-            )
+            ).first
 
         simulated = svm.simulate_transaction(build(SIMULATION_CU_LIMIT))
         ok = type(simulated).__name__ == "SimulatedTransactionInfo"
@@ -330,7 +330,7 @@ def test_two_hop_route(market: Market) -> None:
 
 def test_two_hop_route_with_a_split_hop(market: Market) -> None:
     """Three legs fit only without the CreateIdempotent (the output ATA exists) and without
-    spare bin arrays: route_transaction drops those itself."""
+    spare bin arrays: route_builder drops those itself."""
     route = best_route(POOLS, SOL, USDT, units("SOL", 100_000) // 150)
     assert route.via == USDC and len(route.legs) == 3
     market.fund(SOL, route.amount_in)

@@ -37,7 +37,7 @@ from shared.chain.transactions import (
     cu_limit_from_simulation,
     fee_lamports,
     leg_minimums,
-    route_transaction,
+    route_builder,
 )
 from shared.dex.market_seed import seed_pools
 from shared.dex.routing import Leg, Route, best_route
@@ -309,7 +309,7 @@ def _seeded_route_tx(
 ) -> tuple[Route, VersionedTransaction]:
     pools = seed_pools(42)
     route = best_route(pools, mint_in, mint_out, amount)
-    tx = route_transaction(
+    tx = route_builder(
         route,
         Pubkey.new_unique(),
         Keypair(),
@@ -320,7 +320,7 @@ def _seeded_route_tx(
         Hash.default(),
         compute_unit_limit=200_000,
         compute_unit_price=777,
-    )
+    ).first
     return route, tx
 
 
