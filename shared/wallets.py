@@ -133,7 +133,8 @@ async def fund(
     Token Approve. The wallet's native SOL is topped up to WALLET_LAMPORTS. One funding of a
     wallet at a time (an advisory lock on it, held while the faucet works), so that a starter
     balance is given once, and never to a wallet the faucet funded: with
-    `only_if_never_funded` nothing happens (None) when the wallet was funded before. RpcError
+    `only_if_never_funded` nothing happens (None) when the wallet was funded before, or holds
+    token accounts on the chain already. RpcError
     when the chain has no faucet (-32601), FaucetFailed when one of its transactions failed.
     `chain` is the chain's genesis hash: a funding counts on the chain it was made on only (a
     new local ledger starts unfunded)."""
@@ -147,7 +148,13 @@ async def fund(
             chain,
             wallet,
         )
-        if funded is not None and only_if_never_funded:
+        if only_if_never_funded and (
+            funded is not None or await rpc.token_accounts_by_owner(owner)
+        ):
+            # Funded before: recorded, or seen on chain. A wallet holding token accounts had
+            # a funding, even one that landed while its recording was lost (the validator
+            # killed between the two, say): a second starter balance would be minted from
+            # nothing the order asked for.
             return None
         every = {token.mint: 0 for token in all_tokens()}
         every.update({token.mint: units for token, units in amounts.items()})

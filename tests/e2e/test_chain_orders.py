@@ -18,7 +18,7 @@ from solders.signature import Signature
 
 from shared.chain.market import TRADER_FLOAT, trader_keys
 from shared.chain.pubsub import ChainSubscriptions
-from shared.chain.rpc import wait_landed
+from shared.chain.rpc import SolanaRpc, wait_landed
 from shared.dex.market_seed import seed_pools
 from shared.dex.pools import pool_view
 from shared.tokens import token_by_symbol
@@ -416,3 +416,30 @@ async def test_a_funding_on_another_chain_does_not_count(engine_factory: EngineF
         ("OldLedger1111111111111111111111111111111111", "faucet"),
         (genesis, "starter"),
     ]
+
+
+async def test_a_wallet_holding_token_accounts_gets_no_starter_balance(
+    engine_factory: EngineFactory,
+) -> None:
+    """A funding that landed but was never recorded (the validator killed between the two, say)
+    is seen on the chain: the wallet's first order brings no second starter balance."""
+    engine = await engine_factory(**ON_CHAIN)
+    wallet = new_wallet()
+    rpc = SolanaRpc(engine.settings.solana_rpc_url)
+    try:  # the faucet's funding, straight to the chain: nothing in wallet_fundings
+        amounts = {SOL.mint: 5 * 10**9, USDC.mint: 0}
+        executor = Pubkey.from_string(await executor_of(engine))
+        await wait_landed(
+            rpc, await rpc.fund_wallet(Pubkey.from_string(wallet), amounts, delegate=executor)
+        )
+    finally:
+        await rpc.close()
+    async with httpx.AsyncClient(timeout=30) as client:
+        order_id = await submit(engine, client, wallet, amountIn="1.5")
+        events, _ = await follow(engine.ws_url(), order_id)
+        after = await balances(client, engine, wallet)
+    assert events[-1]["status"] == "confirmed", events[-1]
+    assert Decimal(after["SOL"]) == Decimal("3.5")  # 5 - 1.5: no starter 1,000 on top
+    assert Decimal(after["USDC"]) == Decimal(events[-1]["data"]["amountOut"])
+    _, fundings = await order_row(engine, order_id)
+    assert [f["wallet_address"] for f in fundings] == []
