@@ -34,7 +34,13 @@ from tests.helpers.chain import (
     check_pools,
     faucet_key,
 )
-from tests.helpers.engine import Engine, EngineFactory, follow_reconnecting, new_wallet
+from tests.helpers.engine import (
+    Engine,
+    EngineFactory,
+    follow_reconnecting,
+    new_wallet,
+    wait_workers,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -88,18 +94,8 @@ async def executor_lamports(engine: Engine, rpc: SolanaRpc) -> tuple[str, int]:
     return executor, int(balance["value"])
 
 
-async def workers_started(engine: Engine, timeout_s: float = 30) -> None:
-    """Every worker has opened its side of the chain: the faucet has funded the executor."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            logs = [engine.log_text(f"worker{index}") for index in range(len(engine.workers))]
-            if all("worker started" in text for text in logs):
-                return
-            await asyncio.sleep(0.05)  # a poll interval against the deadline
-
-
 async def baseline(engine: Engine) -> Baseline:
-    await workers_started(engine)
+    await wait_workers(engine, len(engine.workers))
     rpc = SolanaRpc(engine.settings.solana_rpc_url)
     try:
         executor, lamports = await executor_lamports(engine, rpc)

@@ -20,7 +20,7 @@ import httpx
 
 from shared.orders.statuses import TERMINAL
 from shared.tokens import find_token
-from tests.helpers.engine import Engine, wait_terminal
+from tests.helpers.engine import Engine, wait_terminal, wait_workers
 
 EngineFactory = Callable[..., Awaitable[Engine]]
 
@@ -94,16 +94,6 @@ async def finish_all(engine: Engine, order_ids: list[str]) -> dict[str, list[dic
         assert events, f"{order_id}: empty stream"
         assert events[-1]["status"] in TERMINAL, f"{order_id}: ended at {events[-1]['status']}"
     return dict(zip(order_ids, streams, strict=True))
-
-
-async def wait_workers(engine: Engine, count: int, timeout_s: float = 30) -> None:
-    """Readiness, like the API's health wait: until `count` workers have registered."""
-    async with httpx.AsyncClient() as client, asyncio.timeout(timeout_s):
-        while True:
-            metrics = (await client.get(f"{engine.url}/api/queue/metrics")).json()
-            if metrics["workers"] >= count:
-                return
-            await asyncio.sleep(0.1)
 
 
 def ms(later: datetime, earlier: datetime) -> float:

@@ -271,6 +271,17 @@ async def wait_terminal(
 # --- Shared by test_api_contract.py and test_validation.py -----------------------------------
 
 
+async def wait_workers(engine: Engine, count: int, timeout_s: float = 30) -> None:
+    """Readiness, like the API's health wait: until `count` workers have registered (SAQ
+    registers a worker after its startup: its side of the chain is open, its executor funded)."""
+    async with httpx.AsyncClient() as client, asyncio.timeout(timeout_s):
+        while True:
+            metrics = (await client.get(f"{engine.url}/api/queue/metrics")).json()
+            if metrics["workers"] >= count:
+                return
+            await asyncio.sleep(0.1)  # a poll interval against the deadline
+
+
 def new_wallet() -> str:
     """A fresh, valid wallet address (base58 of 32 random bytes): isolates a test's history."""
     import base58
