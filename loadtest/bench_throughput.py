@@ -20,13 +20,16 @@ Redis and WebSocket streams, stops and removes everything, and prints:
    shares the machine's cores with all of them.
 
     python3 dev.py run python -m loadtest.bench_throughput [--orders 5000] [--workers 1]
-        [--apis 1] [--concurrency 20] [--submit-rate 500] [--rate-seconds 6] [--no-ws]
-        [--submit-over-ws] [--slot-ms 20]
+        [--apis 1] [--concurrency 200] [--submit-rate 500] [--rate-seconds 6] [--no-ws]
+        [--submit-over-ws] [--slot-ms 400]
 
-Every order is a real transaction on the scratch engine's own local validator. Its slot is the
-chain's one latency that cannot be set to 0: --slot-ms (default 20) keeps it short, so that
-the figure is the engine's throughput rather than QUEUE_CONCURRENCY orders per slot time (at
-Solana's 400 ms, one worker at concurrency 10 cannot confirm more than about 50 orders/s).
+Every order is a real transaction on the scratch engine's own local validator, at Solana's
+400 ms slots by default (--slot-ms). The slot is the chain's one latency that cannot be set to
+0: an order waits about one slot to land and is confirmed by the next status read, so a worker
+confirms at most QUEUE_CONCURRENCY orders per slot or so (concurrency 10: about 25 orders/s).
+The default --concurrency 200 keeps enough orders in flight (Little's law) for the figure to be
+the engine's throughput; a slot is then the natural batch of the validator's and the engine's
+per-slot work (commit, notifications, status reads, pool re-reads).
 
 --submit-over-ws: each order is submitted on its own WebSocket (`/api/orders/execute`, the
 first message is the body) and followed there, instead of an HTTP submit plus a WebSocket;
@@ -537,10 +540,10 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--apis", type=int, default=1, help="API processes")
-    parser.add_argument("--concurrency", type=int, default=20, help="QUEUE_CONCURRENCY")
+    parser.add_argument("--concurrency", type=int, default=200, help="QUEUE_CONCURRENCY")
     parser.add_argument("--submit-rate", type=float, default=500, help="submits/s, phase 2")
     parser.add_argument("--rate-seconds", type=float, default=6, help="phase 2 (0: skip it)")
-    parser.add_argument("--inflight", type=int, default=64, help="submits in flight, phase 1")
+    parser.add_argument("--inflight", type=int, default=256, help="submits in flight, phase 1")
     parser.add_argument("--warmup", type=int, default=200, help="orders before measuring")
     parser.add_argument(
         "--pairs",
@@ -556,7 +559,7 @@ def main() -> None:
         help="follow every order on its own WebSocket (default on)",
     )
     parser.add_argument(
-        "--slot-ms", type=int, default=20, help="the local validator's CHAIN_SLOT_MS"
+        "--slot-ms", type=int, default=400, help="the local validator's CHAIN_SLOT_MS"
     )
     parser.add_argument(
         "--submit-over-ws",

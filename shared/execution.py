@@ -94,9 +94,25 @@ SLIPPAGE_ERRORS = {
 FEE_PAYER_ERRORS = ("AccountNotFound", "InsufficientFundsForFee", "InsufficientFundsForRent")
 AUTO_FEE_PERCENTILE = 75  # "auto": this percentile of the recent fees paid on the same pools
 AUTO_FEE_TTL_S = 0.4  # about a slot: the recent fees change once per slot
-# Builds of one transaction with limits one apart, for a signature no other order holds: one
-# more for each identical order built on the same blockhash at the same time.
+# Builds of one transaction with other limits, for a signature no other order holds.
 SIGNATURE_CLAIM_ATTEMPTS = 64
+# After a clash an order tries limits 1..CLAIM_SPREAD units above its own, starting at a point
+# of its own (from its id): n identical orders on one blockhash then spread out in about one
+# more build each, where stepping one unit at a time took n builds for the last of them (n²
+# in all). A higher limit costs price * units / 10^6 lamports more: under 0.003 lamports a
+# micro-lamport of price.
+CLAIM_SPREAD = 2048
+
+
+def claim_limits(limit: int, order_id: uuid.UUID) -> list[int]:
+    """The compute-unit limits an order tries for a signature of its own: its own `limit`,
+    then SIGNATURE_CLAIM_ATTEMPTS - 1 distinct others from a point of the order's own in
+    limit + 1 .. limit + CLAIM_SPREAD (below `limit` instead where that would pass the
+    maximum)."""
+    start = order_id.int % CLAIM_SPREAD
+    offsets = (1 + (start + k) % CLAIM_SPREAD for k in range(SIGNATURE_CLAIM_ATTEMPTS - 1))
+    above = limit + CLAIM_SPREAD <= MAX_CU_LIMIT
+    return [limit, *(limit + o if above else limit - o for o in offsets)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +248,10 @@ class Executor:
     starter: StarterFunding
     quote_latency_ms: int = 0
     claims: SignatureClaims = field(default_factory=SignatureClaims)
-    _auto_fees: dict[frozenset[Pubkey], tuple[float, int]] = field(default_factory=dict)
+    # "auto" fees per set of pools: when asked, and the one request every order then awaits
+    _auto_fees: dict[frozenset[Pubkey], tuple[float, asyncio.Future[int]]] = field(
+        default_factory=dict
+    )
 
     async def step(
         self,
@@ -363,12 +382,10 @@ class Executor:
     async def _own_transaction(
         self, order: OrderToExecute, build: Callable[[int], VersionedTransaction], limit: int
     ) -> tuple[VersionedTransaction, int]:
-        """The transaction built with `limit`, or with a limit one off, two off...: the first
-        whose signature this order could claim (another order holding the same bytes refuses
-        it), and that limit."""
-        for offset in range(SIGNATURE_CLAIM_ATTEMPTS):
-            # Upwards while under the maximum, then downwards: every offset a distinct limit.
-            tried = limit + offset if limit + offset <= MAX_CU_LIMIT else limit - offset
+        """The transaction built with `limit`, or (another order holding the same bytes) with
+        another limit of `claim_limits`: the first whose signature this order could claim, and
+        that limit."""
+        for tried in claim_limits(limit, order.id):
             tx = build(tried)
             if await self.claims.claim(str(tx.signatures[0]), order.id):
                 return tx, tried
@@ -380,17 +397,26 @@ class Executor:
 
     async def _compute_unit_price(self, order: OrderToExecute, route: Route) -> int:
         """The order's priorityFee; "auto": the AUTO_FEE_PERCENTILE of the recent fees paid
-        on the route's pools, asked at most once per AUTO_FEE_TTL_S for the same pools."""
+        on the route's pools, asked at most once per AUTO_FEE_TTL_S for the same pools (the
+        orders arriving while it is asked wait for that one answer)."""
         if order.priority_fee != "auto":
             return int(order.priority_fee)
         writable = frozenset(self.pools.address_of(leg.pool_id) for leg in route.legs)
+        now = time.monotonic()
         cached = self._auto_fees.get(writable)
-        if cached is not None and time.monotonic() - cached[0] < AUTO_FEE_TTL_S:
-            return cached[1]
+        if cached is None or now - cached[0] >= AUTO_FEE_TTL_S:
+            cached = (now, asyncio.ensure_future(self._recent_fee(writable)))
+            self._auto_fees[writable] = cached
+        try:
+            return await asyncio.shield(cached[1])
+        except Exception:
+            if self._auto_fees.get(writable) is cached:  # the next order asks again
+                del self._auto_fees[writable]
+            raise
+
+    async def _recent_fee(self, writable: frozenset[Pubkey]) -> int:
         fees = sorted(await self.cluster.rpc.recent_prioritization_fees(list(writable)))
-        fee = fees[min(len(fees) - 1, len(fees) * AUTO_FEE_PERCENTILE // 100)] if fees else 0
-        self._auto_fees[writable] = (time.monotonic(), fee)
-        return fee
+        return fees[min(len(fees) - 1, len(fees) * AUTO_FEE_PERCENTILE // 100)] if fees else 0
 
     async def _finish(
         self,

@@ -4,6 +4,7 @@ the transaction's shape and size limits, compute-unit limits and fees."""
 from __future__ import annotations
 
 import json
+import random
 import stat
 import uuid
 from pathlib import Path
@@ -41,7 +42,14 @@ from shared.chain.transactions import (
 )
 from shared.dex.market_seed import seed_pools
 from shared.dex.routing import Leg, Route, best_route
-from shared.execution import OrderToExecute, compute_budget, order_failure
+from shared.execution import (
+    CLAIM_SPREAD,
+    SIGNATURE_CLAIM_ATTEMPTS,
+    OrderToExecute,
+    claim_limits,
+    compute_budget,
+    order_failure,
+)
 from shared.tokens import token_by_symbol
 from shared.venues.genesis import genesis_addresses
 
@@ -293,6 +301,27 @@ def test_cu_limit_covers_the_simulation_with_a_margin(units: int) -> None:
     assert limit % 1_000 == 0 or limit == MAX_CU_LIMIT
     assert limit == MAX_CU_LIMIT or limit >= units * 11 / 10 + 1_000
     assert limit <= max(units * 11 / 10 + 2_000, 2_000)
+
+
+@given(st.integers(1, MAX_CU_LIMIT), st.uuids())
+def test_claim_limits_are_the_limit_then_distinct_valid_others(
+    limit: int, order_id: uuid.UUID
+) -> None:
+    limits = claim_limits(limit, order_id)
+    assert limits[0] == limit
+    assert len(set(limits)) == len(limits) == SIGNATURE_CLAIM_ATTEMPTS
+    assert all(0 < tried <= MAX_CU_LIMIT and abs(tried - limit) <= CLAIM_SPREAD for tried in limits)
+    assert claim_limits(limit, order_id) == limits  # a retried attempt tries the same ones
+
+
+def test_identical_orders_clashing_spread_out_after_one_build() -> None:
+    """200 orders whose first builds are identical: after the clash, each one's next limit is
+    some other order's next limit for only a few of them (where 1..n stepping made all the
+    same)."""
+    rng = random.Random(7)
+    ids = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(200)]
+    seconds = [claim_limits(20_000, order_id)[1] for order_id in ids]
+    assert len(set(seconds)) >= 170
 
 
 def test_cu_limit_examples() -> None:
