@@ -44,6 +44,7 @@ from shared.chain.blockhash import RecentBlockhash
 from shared.chain.cluster import Cluster
 from shared.chain.landing import Expired, Landed, Landings
 from shared.chain.pools import ChainPools
+from shared.chain.priority_fees import AutoFees
 from shared.chain.rpc import TransactionInfo, token_balance_changes
 from shared.chain.transactions import (
     MAX_CU_LIMIT,
@@ -92,27 +93,25 @@ SLIPPAGE_ERRORS = {
     meteora_dlmm.PROGRAM_ID: meteora_dlmm.ERROR_EXCEEDED_AMOUNT_SLIPPAGE,
 }
 FEE_PAYER_ERRORS = ("AccountNotFound", "InsufficientFundsForFee", "InsufficientFundsForRent")
-AUTO_FEE_PERCENTILE = 75  # "auto": this percentile of the recent fees paid on the same pools
-AUTO_FEE_TTL_S = 0.4  # about a slot: the recent fees change once per slot
 # Builds of one transaction with other limits, for a signature no other order holds.
 SIGNATURE_CLAIM_ATTEMPTS = 64
-# After a clash an order tries limits 1..CLAIM_SPREAD units above its own, starting at a point
-# of its own (from its id): n identical orders on one blockhash then spread out in about one
-# more build each, where stepping one unit at a time took n builds for the last of them (n²
-# in all). A higher limit costs price * units / 10^6 lamports more: under 0.003 lamports a
-# micro-lamport of price.
+# Identical orders (one wallet, the same amounts) built on one blockhash would sign identical
+# bytes: each order adds an offset of its own (from its id) in 0..CLAIM_SPREAD-1 to its
+# compute-unit limit, so that their first builds differ (but for ~n²/2/CLAIM_SPREAD pairs of n,
+# which try the next offsets). A clash costs a build and a claim's round trip; one limit after
+# another, the last of n identical orders took n of them. The offset costs price * offset /
+# 10^6 lamports: under 0.002 lamports per micro-lamport of price, nothing at price 0.
 CLAIM_SPREAD = 2048
 
 
 def claim_limits(limit: int, order_id: uuid.UUID) -> list[int]:
-    """The compute-unit limits an order tries for a signature of its own: its own `limit`,
-    then SIGNATURE_CLAIM_ATTEMPTS - 1 distinct others from a point of the order's own in
-    limit + 1 .. limit + CLAIM_SPREAD (below `limit` instead where that would pass the
-    maximum)."""
+    """The compute-unit limits an order tries, in turn, for a signature of its own: `limit`
+    plus SIGNATURE_CLAIM_ATTEMPTS distinct offsets in 0..CLAIM_SPREAD-1, from a point of the
+    order's own (minus them where plus would pass the maximum)."""
     start = order_id.int % CLAIM_SPREAD
-    offsets = (1 + (start + k) % CLAIM_SPREAD for k in range(SIGNATURE_CLAIM_ATTEMPTS - 1))
+    offsets = ((start + k) % CLAIM_SPREAD for k in range(SIGNATURE_CLAIM_ATTEMPTS))
     above = limit + CLAIM_SPREAD <= MAX_CU_LIMIT
-    return [limit, *(limit + o if above else limit - o for o in offsets)]
+    return [limit + o if above else limit - o for o in offsets]
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,10 +247,10 @@ class Executor:
     starter: StarterFunding
     quote_latency_ms: int = 0
     claims: SignatureClaims = field(default_factory=SignatureClaims)
-    # "auto" fees per set of pools: when asked, and the one request every order then awaits
-    _auto_fees: dict[frozenset[Pubkey], tuple[float, asyncio.Future[int]]] = field(
-        default_factory=dict
-    )
+    auto_fees: AutoFees = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.auto_fees = AutoFees(self.cluster.rpc.recent_prioritization_fees)
 
     async def step(
         self,
@@ -382,9 +381,9 @@ class Executor:
     async def _own_transaction(
         self, order: OrderToExecute, build: Callable[[int], VersionedTransaction], limit: int
     ) -> tuple[VersionedTransaction, int]:
-        """The transaction built with `limit`, or (another order holding the same bytes) with
-        another limit of `claim_limits`: the first whose signature this order could claim, and
-        that limit."""
+        """The transaction built with the first of `claim_limits(limit, ...)` whose signature
+        this order could claim (another order holding the same bytes refuses it), and that
+        limit."""
         for tried in claim_limits(limit, order.id):
             tx = build(tried)
             if await self.claims.claim(str(tx.signatures[0]), order.id):
@@ -396,27 +395,13 @@ class Executor:
         )
 
     async def _compute_unit_price(self, order: OrderToExecute, route: Route) -> int:
-        """The order's priorityFee; "auto": the AUTO_FEE_PERCENTILE of the recent fees paid
-        on the route's pools, asked at most once per AUTO_FEE_TTL_S for the same pools (the
-        orders arriving while it is asked wait for that one answer)."""
+        """The order's priorityFee; "auto": what recent transactions on the route's pools
+        paid (shared.chain.priority_fees)."""
         if order.priority_fee != "auto":
             return int(order.priority_fee)
-        writable = frozenset(self.pools.address_of(leg.pool_id) for leg in route.legs)
-        now = time.monotonic()
-        cached = self._auto_fees.get(writable)
-        if cached is None or now - cached[0] >= AUTO_FEE_TTL_S:
-            cached = (now, asyncio.ensure_future(self._recent_fee(writable)))
-            self._auto_fees[writable] = cached
-        try:
-            return await asyncio.shield(cached[1])
-        except Exception:
-            if self._auto_fees.get(writable) is cached:  # the next order asks again
-                del self._auto_fees[writable]
-            raise
-
-    async def _recent_fee(self, writable: frozenset[Pubkey]) -> int:
-        fees = sorted(await self.cluster.rpc.recent_prioritization_fees(list(writable)))
-        return fees[min(len(fees) - 1, len(fees) * AUTO_FEE_PERCENTILE // 100)] if fees else 0
+        return await self.auto_fees.fee(
+            frozenset(self.pools.address_of(leg.pool_id) for leg in route.legs)
+        )
 
     async def _finish(
         self,
