@@ -10,6 +10,7 @@ that a wallet funded through the faucet never gets the starter balance of its fi
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal, InvalidOperation
 
 from solders.pubkey import Pubkey
@@ -185,10 +186,19 @@ class StarterFunding:
         self.chain = chain  # its genesis hash
         self.enabled = enabled
         self._seen: set[str] = set()
+        self._checking: dict[str, asyncio.Future[None]] = {}  # one check per wallet at a time
 
     async def ensure(self, wallet: str) -> None:
         if not self.enabled or wallet in self._seen:
             return
+        checking = self._checking.get(wallet)
+        if checking is None:
+            checking = asyncio.ensure_future(self._ensure(wallet))
+            self._checking[wallet] = checking
+            checking.add_done_callback(lambda _: self._checking.pop(wallet, None))
+        await asyncio.shield(checking)
+
+    async def _ensure(self, wallet: str) -> None:
         try:
             await fund(
                 self.rpc,
