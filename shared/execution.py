@@ -96,12 +96,12 @@ FEE_PAYER_ERRORS = ("AccountNotFound", "InsufficientFundsForFee", "InsufficientF
 # Builds of one transaction with other limits, for a signature no other order holds.
 SIGNATURE_CLAIM_ATTEMPTS = 64
 # Identical orders (one wallet, the same amounts) built on one blockhash would sign identical
-# bytes: each order adds an offset of its own (from its id) in 0..CLAIM_SPREAD-1 to its
-# compute-unit limit, so that their first builds differ (but for ~n²/2/CLAIM_SPREAD pairs of n,
-# which try the next offsets). A clash costs a build and a claim's round trip; one limit after
-# another, the last of n identical orders took n of them. The offset costs price * offset /
-# 10^6 lamports: under 0.002 lamports per micro-lamport of price, nothing at price 0.
-CLAIM_SPREAD = 2048
+# bytes: each order adds an offset of its own (from its id) in 0..CLAIM_SPREAD-1 to the least
+# limit its simulation allows, so that their first builds differ (but for ~n^2/2/CLAIM_SPREAD
+# pairs of n, which try the next offsets). A clash costs a build and a claim's round trip; one
+# limit after another, the last of n identical orders took n of them. The offset takes the
+# place of rounding the limit up to a thousand: on average it costs the same fee.
+CLAIM_SPREAD = 1000
 
 
 def claim_limits(limit: int, order_id: uuid.UUID) -> list[int]:

@@ -313,15 +313,14 @@ def route_builder(
 
 
 def cu_limit_from_simulation(units_consumed: int) -> int:
-    """The compute-unit limit to request after a simulation consumed `units_consumed`: 10%
-    more plus 1,000 (the pools may move between simulation and landing: a DLMM swap crossing
-    one more bin costs ~1-2k units), rounded up to a whole thousand, at most MAX_CU_LIMIT.
-    The priority fee is charged on the limit, not on the units used, so the margin is kept
-    small."""
+    """The least compute-unit limit to request after a simulation consumed `units_consumed`:
+    10% more plus 1,000 (the pools may move between simulation and landing: a DLMM swap
+    crossing one more bin costs ~1-2k units), at most MAX_CU_LIMIT. The priority fee is
+    charged on the limit, not on the units used, so the margin is kept small; an order adds
+    an offset of its own under 1,000 (shared.execution.claim_limits)."""
     if units_consumed < 0:
         raise ValueError("units_consumed must be >= 0")
-    padded = units_consumed + -(-units_consumed // 10) + 1_000
-    return min(MAX_CU_LIMIT, -(-padded // 1_000) * 1_000)
+    return min(MAX_CU_LIMIT, units_consumed + -(-units_consumed // 10) + 1_000)
 
 
 def fee_lamports(signatures: int, cu_limit: int, cu_price: int) -> int:
