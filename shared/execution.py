@@ -13,8 +13,9 @@ owns the order and the attempt stops quietly.
   and nothing is sent;
 - submitted: the signature is first claimed for the order (shared/orders/signatures.py): two
   identical orders built on one blockhash would otherwise sign the same bytes, and both take
-  the one landing of that transaction as their own; a claim refused builds again with the
-  compute-unit limit one off. Then the signature, the signed bytes and their
+  the one landing of that transaction as their own; each order's compute-unit limit carries
+  an offset of its own (claim_limits), and a claim refused builds again with its next one.
+  Then the signature, the signed bytes and their
   lastValidBlockHeight are stored in the same step, before the bytes are sent, and resent
   until they land or expire (shared/chain/landing.py);
 - confirmed: read back with getTransaction: the fee, the compute units, and the wallet's
