@@ -57,7 +57,7 @@ def create_app(settings: Settings, *, own_signals: bool = True) -> Litestar:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        await open_database(settings.database_url, min_size=2, max_size=20)
+        await open_database(settings.database_url)
         redis = redis_client(settings, extra_connections=50)
         hub = EventHub(redis, settings.redis_namespace)
         queue = create_queue(settings, redis)

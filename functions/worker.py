@@ -134,9 +134,10 @@ def create_worker(settings: Settings, *, worker_id: str | None = None) -> OrderW
     queue = create_queue(settings, redis)
 
     async def startup(ctx: dict[str, Any]) -> None:
-        # Concurrent orders share batched statements (shared/batching.py), a few connections
-        # in all: a pool sized by QUEUE_CONCURRENCY would pass PostgreSQL's max_connections.
-        await open_database(settings.database_url, min_size=2, max_size=20)
+        # The default pool, as the API's: concurrent orders share batched statements
+        # (shared/batching.py), a few connections in all; a pool sized by QUEUE_CONCURRENCY
+        # would pass PostgreSQL's max_connections.
+        await open_database(settings.database_url)
         await load_launched_tokens(redis, settings.redis_namespace)
         records = OrderRecords()
         steps = OrderSteps(records, EventPublisher(redis, settings.redis_namespace))
