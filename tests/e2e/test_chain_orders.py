@@ -19,6 +19,7 @@ from solders.signature import Signature
 from shared.chain.market import TRADER_FLOAT, trader_keys
 from shared.chain.pubsub import ChainSubscriptions
 from shared.chain.rpc import SolanaRpc, wait_landed
+from shared.dex.activity import MarketSwap
 from shared.dex.market_seed import seed_pools
 from shared.dex.pools import pool_view
 from shared.tokens import token_by_symbol
@@ -145,6 +146,58 @@ async def test_a_market_order_is_a_real_transaction_with_exact_balances_and_fee(
     assert ledger == [
         {"signature": signature, "status": "settled", "amountOut": str(amount_out), "slot": tx.slot}
     ]
+
+
+async def test_an_auto_priority_fee_pays_what_recent_swaps_on_its_pools_paid(
+    engine_factory: EngineFactory,
+) -> None:
+    # "auto" (the default priorityFee) is the 75th percentile of getRecentPrioritizationFees
+    # for the route's pools, as solana-py reads it from the same node.
+    engine = await engine_factory(**ON_CHAIN)
+    settings, wallet = engine.settings, new_wallet()
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        chain_trader(settings.solana_rpc_url, settings.solana_ws_url) as trader,
+    ):
+        funding = await submit(engine, client, wallet, amountIn="0.5", priorityFee=0)
+        assert (await follow(engine.ws_url(), funding))[0][-1]["status"] == "confirmed"
+        # The node's window holds its last 150 slots with transactions, about 100 of them
+        # the market's setup at price 0: another trader swaps on every SOL/USDC pool in 50
+        # more slots, a price each, so that the 75th percentile is one of these prices.
+        prices = [1_000 * n for n in range(1, 51)]
+        funded = await trader.fund("-SOL-USDC", "SOL", 0.005)
+        for price in prices:
+            swaps = [MarketSwap(s.pool_id, s.mint_in, s.amount // len(prices)) for s in funded]
+            await wait_landed(trader.rpc, await trader.send(swaps, compute_unit_price=price))
+        pools = [
+            trader.pools.address_of(pool_id)
+            for pool_id in trader.pools.pools()
+            if pool_id.endswith("-SOL-USDC")
+        ]
+        solana = AsyncClient(settings.solana_rpc_url)
+        try:
+            recent = (await solana.get_recent_prioritization_fees(pools)).value
+            order_id = await submit(engine, client, wallet, amountIn="1.5")  # priorityFee "auto"
+            events, code = await follow(engine.ws_url(), order_id)
+            confirmed = events[-1]["data"]
+            tx = (
+                await solana.get_transaction(
+                    Signature.from_string(confirmed["txHash"]), max_supported_transaction_version=0
+                )
+            ).value
+        finally:
+            await solana.close()
+    assert code == 1000 and events[-1]["status"] == "confirmed", events
+    paid = sorted(entry.prioritization_fee for entry in recent)
+    assert set(prices) <= set(paid)  # every price's slot is in the node's window
+    expected = paid[len(paid) * 75 // 100]
+    assert expected in prices and expected != max(prices), paid  # not the lowest, not the top
+    building = events[2]["data"]
+    assert building["priorityFeeMicroLamports"] == expected
+    assert confirmed["priorityFeeMicroLamports"] == expected
+    assert confirmed["feeLamports"] == fee(building["computeUnitLimit"], expected)
+    assert tx is not None and tx.transaction.meta is not None
+    assert tx.transaction.meta.fee == confirmed["feeLamports"]
 
 
 async def chain_ledger(engine: Engine, order_id: str) -> list[dict[str, Any]]:
