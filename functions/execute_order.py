@@ -99,6 +99,8 @@ async def execute_order(
             rate_limit_waited(wait_ms / 1000)
             if wait_ms:
                 await asyncio.sleep(wait_ms / 1000)
+            if deps.limiter.per_minute:  # when each start was let through, for the operator
+                log.info("start granted by the rate limit", waited_ms=wait_ms)
             attempt_started(order, attempt)
             await deps.executor.run_attempt(order, attempt, _previous_error(job), _trigger(trigger))
     except OrderFailure as failure:
