@@ -15,16 +15,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import aiohttp
 import msgspec
 from litestar import Litestar, Response, WebSocket, post, websocket
 
-from infra.children import free_port
+from infra.children import child_kwargs, spawn_until_ready, stop_all
 from loadtest.common import ORDER, machine
 from loadtest.procstat import cpu_seconds, own_cpu_seconds, raise_open_file_limit
 
@@ -86,14 +92,21 @@ uvicorn.run("loadtest.bench_floor:app", host="127.0.0.1", port={port}, **UVICORN
 """
 
 
-async def _wait_up(session: aiohttp.ClientSession, url: str) -> None:
-    async with asyncio.timeout(30):
-        while True:
-            try:
-                async with session.get(url):
-                    return
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.1)  # polling a starting server
+def _serve(log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """The bare app under uvicorn in a child process, as the engine's servers are started."""
+
+    def spawn(port: int) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-c", _SERVE.format(port=port)]
+        kwargs = child_kwargs(dict(os.environ), None, signal.SIGKILL)
+        with log_path.open("ab") as log:  # the child keeps its own copy of the file
+            return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **kwargs)
+
+    def ready(_proc: subprocess.Popen[bytes], port: int) -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return True
+        return False
+
+    return spawn_until_ready("the bare app", spawn, ready, log_path)
 
 
 async def drive(args: argparse.Namespace, port: int, server_pid: int) -> None:
@@ -101,7 +114,6 @@ async def drive(args: argparse.Namespace, port: int, server_pid: int) -> None:
     body = msgspec.json.encode(ORDER)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
-        await _wait_up(session, f"{base}/health")
         slots = asyncio.Semaphore(args.inflight)
         frames = 0
 
@@ -145,17 +157,12 @@ def main() -> None:
     parser.add_argument("--inflight", type=int, default=256)
     args = parser.parse_args()
     raise_open_file_limit(max(4096, args.inflight * 4 + 1024))  # the server inherits it
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-c", _SERVE.format(port=port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,  # uvicorn's startup and shutdown lines
-    )
-    try:
-        asyncio.run(drive(args, port, server.pid))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with tempfile.TemporaryDirectory(prefix="bench-floor-") as work:
+        server, port = _serve(Path(work) / "server.log")
+        try:
+            asyncio.run(drive(args, port, server.pid))
+        finally:
+            stop_all([(server, signal.SIGTERM)])
 
 
 if __name__ == "__main__":
